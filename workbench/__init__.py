@@ -1,0 +1,51 @@
+"""Training-dynamics workbench: lockstep sweeps of small runs, and tools for seeing them learn.
+
+Examples
+--------
+>>> import workbench as wb
+>>> base = wb.RunSpec(data="digits", model=wb.MLP(hidden=(16,)), optimizer=wb.SGD(lr=0.1),
+...                   steps=20, batch_size=32, eval_every=10)
+>>> ds = wb.run(wb.grid(base, {"seed": range(3)}))
+>>> ds.sizes["run"], ds.sizes["step"]
+(3, 20)
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("training-dynamics-workbench")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0.1.0"
+
+from . import data, schedules
+from .data import DataSpec, data_spec
+from .engine import Chunk, default_device, run, stream
+from .models import MLP, StackedModel
+from .optim import SGD, AdamW
+from .results import Cache, load, save, specs_of
+from .spec import RunSpec, flatten, grid, set_path, varying
+
+__all__ = [
+    "__version__",
+    "AdamW",
+    "Cache",
+    "Chunk",
+    "DataSpec",
+    "MLP",
+    "RunSpec",
+    "SGD",
+    "StackedModel",
+    "data",
+    "data_spec",
+    "default_device",
+    "flatten",
+    "grid",
+    "load",
+    "run",
+    "save",
+    "schedules",
+    "set_path",
+    "specs_of",
+    "stream",
+    "varying",
+]

@@ -1,0 +1,175 @@
+"""Named sweeps with knobs: what ``workbench presets`` lists and ``workbench run`` runs.
+
+A preset has a one-line description, a few knobs with defaults, and a function from knob values
+to specs. Knob values are checked (unknown knob, wrong type, out of range) before any training.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import schedules
+from .models import MLP
+from .optim import SGD, AdamW
+from .spec import RunSpec, grid
+
+__all__ = ["Preset", "PRESETS", "get_preset"]
+
+
+@dataclass(frozen=True)
+class Knob:
+    default: Any
+    help: str
+    lo: float | None = None  # numbers (and each element of a list) must be >= lo
+    hi: float | None = None
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named sweep: knobs with defaults, and a builder from knob values to specs."""
+
+    name: str
+    description: str
+    knobs: dict[str, Knob]
+    build: Callable[..., list[RunSpec]] = field(repr=False)
+
+    def check(self, **values) -> dict[str, Any]:
+        """Knob values merged over the defaults, each checked; a ValueError names the bad one."""
+        out = {k: kn.default for k, kn in self.knobs.items()}
+        for k, v in values.items():
+            if k not in self.knobs:
+                raise ValueError(
+                    f"preset {self.name!r}: unknown knob {k!r}; allowed: {', '.join(self.knobs)}"
+                )
+            out[k] = _check_knob(self.name, k, v, self.knobs[k])
+        return out
+
+    def specs(self, **values) -> list[RunSpec]:
+        """The sweep for these knob values (defaults for the rest).
+
+        Examples
+        --------
+        >>> len(get_preset("lr-schedules").specs(seeds=1))
+        4
+        """
+        return self.build(**self.check(**values))
+
+
+def _check_knob(preset: str, name: str, value: Any, knob: Knob) -> Any:
+    want = type(knob.default)
+    allowed = f"a {want.__name__}"
+    if want is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if want is list and isinstance(value, tuple):
+        value = list(value)
+    if want is list:
+        elem = type(knob.default[0])
+        if not isinstance(value, list) or not value:
+            raise ValueError(f"preset {preset!r}: {name}={value!r} must be a non-empty list")
+        value = [float(v) if elem is float and isinstance(v, int) else v for v in value]
+        items = value
+        allowed = f"a list of {elem.__name__}"
+        if not all(isinstance(v, elem) and not isinstance(v, bool) for v in items):
+            raise ValueError(f"preset {preset!r}: {name}={value!r} must be {allowed}")
+    else:
+        if not isinstance(value, want) or isinstance(value, bool) != isinstance(knob.default, bool):
+            raise ValueError(f"preset {preset!r}: {name}={value!r} must be {allowed}")
+        items = [value] if isinstance(value, int | float) else []
+    for v in items:
+        if (knob.lo is not None and v < knob.lo) or (knob.hi is not None and v > knob.hi):
+            rng = f"[{knob.lo}, {knob.hi}]" if knob.hi is not None else f">= {knob.lo}"
+            raise ValueError(f"preset {preset!r}: {name}={value!r} must be in {rng}")
+    return value
+
+
+def _lr_schedules(*, steps, peak_lr, warmup, decay, seeds, batch_size, hidden):
+    base = RunSpec(
+        data="mnist1d",
+        model=MLP(hidden=(hidden, hidden)),
+        optimizer=AdamW(lr=peak_lr, weight_decay=0.01),
+        steps=steps,
+        batch_size=batch_size,
+        eval_every=max(1, steps // 40),
+    )
+    lrs = [
+        schedules.constant(value=peak_lr),
+        schedules.cosine(peak=peak_lr, steps=steps, warmup=warmup),
+        schedules.wsd(peak=peak_lr, steps=steps, warmup=warmup, decay=decay, shape="linear"),
+        schedules.linear(start=peak_lr, end=0.0, steps=steps),
+    ]
+    return grid(base, {"optimizer.lr": lrs, "seed": range(seeds)})
+
+
+def _lr_sweep(*, steps, peaks, seeds, warmup):
+    base = RunSpec(
+        data="mnist1d",
+        model=MLP(hidden=(100, 100)),
+        optimizer=AdamW(lr=schedules.cosine(peak=peaks[0], steps=steps, warmup=warmup)),
+        steps=steps,
+        eval_every=max(1, steps // 40),
+    )
+    return grid(base, {"optimizer.lr.peak": peaks, "seed": range(seeds)})
+
+
+def _sgd_momentum(*, steps, lr, momenta, seeds):
+    base = RunSpec(
+        data="digits",
+        model=MLP(hidden=(64,)),
+        optimizer=SGD(lr=schedules.cosine(peak=lr, steps=steps)),
+        steps=steps,
+        batch_size=64,
+        eval_every=max(1, steps // 40),
+    )
+    return grid(base, {"optimizer.momentum": momenta, "seed": range(seeds)})
+
+
+PRESETS: dict[str, Preset] = {
+    p.name: p
+    for p in [
+        Preset(
+            "lr-schedules",
+            "constant vs cosine vs WSD vs linear decay on mnist1d (AdamW, MLP 100-100)",
+            {
+                "steps": Knob(2000, "optimizer steps", 10),
+                "peak_lr": Knob(3e-3, "peak learning rate", 0.0),
+                "warmup": Knob(100, "warmup steps (cosine, WSD)", 0),
+                "decay": Knob(0.2, "WSD decay fraction", 0.0, 1.0),
+                "seeds": Knob(3, "seeds per schedule", 1, 64),
+                "batch_size": Knob(128, "batch size", 1),
+                "hidden": Knob(100, "hidden width (two layers)", 1),
+            },
+            _lr_schedules,
+        ),
+        Preset(
+            "lr-sweep",
+            "peak-LR sweep of a warmup+cosine AdamW schedule on mnist1d",
+            {
+                "steps": Knob(2000, "optimizer steps", 10),
+                "peaks": Knob([3e-4, 1e-3, 3e-3, 1e-2, 3e-2], "peak learning rates", 0.0),
+                "seeds": Knob(3, "seeds per peak", 1, 64),
+                "warmup": Knob(100, "warmup steps", 0),
+            },
+            _lr_sweep,
+        ),
+        Preset(
+            "sgd-momentum",
+            "SGD momentum sweep (cosine LR) on sklearn digits",
+            {
+                "steps": Knob(600, "optimizer steps", 10),
+                "lr": Knob(0.05, "peak learning rate", 0.0),
+                "momenta": Knob([0.0, 0.5, 0.9, 0.99], "momentum values", 0.0, 1.0),
+                "seeds": Knob(3, "seeds per momentum", 1, 64),
+            },
+            _sgd_momentum,
+        ),
+    ]
+}
+
+
+def get_preset(name: str) -> Preset:
+    """The preset called ``name`` (ValueError listing the presets otherwise)."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; available: {', '.join(PRESETS)}")
+    return PRESETS[name]

@@ -1,0 +1,94 @@
+"""Single-run reference training: the slow, obvious twin of the lockstep engine.
+
+One ``torch.nn`` model, one ``torch.optim`` optimizer, one run at a time, fed exactly the
+batches the engine feeds that run (the same :func:`~workbench.engine.epoch_order`). The
+lock-step tests compare the engine against this loop, and ``bench/lockstep.py`` uses it as the
+sequential baseline.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import data as _data
+from .engine import _model_inputs, epoch_order
+from .optim import SGD, AdamW, sgd_reference_step
+from .spec import RunSpec
+
+__all__ = ["train_reference", "flat_row"]
+
+
+def flat_row(net: nn.Module) -> torch.Tensor:
+    """A reference MLP's parameters in the engine's flat layout (weights stored ``[in, out]``)."""
+    parts = []
+    for m in net:
+        if isinstance(m, nn.Linear):
+            parts += [m.weight.detach().t().reshape(-1), m.bias.detach().reshape(-1)]
+    return torch.cat(parts)
+
+
+def train_reference(
+    spec: RunSpec, *, steps: int | None = None, device: torch.device | str = "cpu"
+) -> dict[str, torch.Tensor]:
+    """Train one run the plain way and return ``{"train_loss": [T], "params": [P]}``.
+
+    Examples
+    --------
+    >>> from workbench.models import MLP
+    >>> spec = RunSpec(data="digits", model=MLP(hidden=(8,)), optimizer=AdamW(lr=1e-2),
+    ...                steps=5, batch_size=16)
+    >>> out = train_reference(spec)
+    >>> out["train_loss"].shape, out["params"].shape
+    (torch.Size([5]), torch.Size([610]))
+    """
+    spec.validate()
+    steps = spec.steps if steps is None else steps
+    d = _data.load(spec.data)
+    x = _model_inputs(d, d.x_train).to(device)
+    y = d.y_train.to(device)
+    net = spec.model.reference(x.shape[1], d.n_classes, spec.seed).to(device)
+    tables = {h: t.tolist() for h, t in spec.optimizer.tables(spec.steps).items()}
+    opt_spec = spec.optimizer
+    if isinstance(opt_spec, AdamW):
+        opt = torch.optim.AdamW(net.parameters(), lr=tables["lr"][0])
+    elif isinstance(opt_spec, SGD):
+        opt = torch.optim.SGD(
+            net.parameters(),
+            lr=tables["lr"][0],
+            momentum=tables["momentum"][0],
+            nesterov=opt_spec.nesterov and tables["momentum"][0] > 0,
+            weight_decay=0.0,
+        )
+    else:  # pragma: no cover - RunSpec validates the optimizer type
+        raise ValueError(f"train_reference: optimizer {opt_spec!r} has no reference")
+    seed = torch.tensor([spec.seed], device=device)
+    per_epoch = x.shape[0] // spec.batch_size
+    losses = []
+    order, epoch_seen = None, -1
+    for t in range(steps):
+        epoch, pos = divmod(t, per_epoch)
+        if epoch != epoch_seen:
+            order, epoch_seen = epoch_order(seed, epoch, x.shape[0])[0], epoch
+        idx = order[pos * spec.batch_size : (pos + 1) * spec.batch_size]
+        loss = F.cross_entropy(net(x[idx]), y[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        losses.append(loss.detach())
+        if isinstance(opt_spec, AdamW):
+            group = opt.param_groups[0]
+            group["lr"] = tables["lr"][t]
+            group["betas"] = (tables["beta1"][t], tables["beta2"][t])
+            group["eps"] = tables["eps"][t]
+            group["weight_decay"] = tables["weight_decay"][t]
+            opt.step()
+        else:
+            opt.param_groups[0]["momentum"] = tables["momentum"][t]
+            sgd_reference_step(
+                list(net.parameters()),
+                opt,
+                lr=tables["lr"][t],
+                weight_decay=tables["weight_decay"][t],
+            )
+    return {"train_loss": torch.stack(losses).cpu(), "params": flat_row(net).cpu()}

@@ -1,0 +1,259 @@
+"""Results as ``xarray.Dataset``: assembly with provenance, save/load, and the results cache.
+
+A sweep's Dataset has dims ``run`` and ``step`` (per-step metrics and the hyperparameters
+actually used) and ``eval_step`` (test-set evaluations). Every spec field that varies across
+the sweep is a coordinate on ``run``; variables carry ``long_name`` and ``units``; the Dataset
+attrs hold the full specs, library versions, device, git commit and creation time.
+
+The cache stores one entry per run, keyed by the spec's hash, and writes atomically: an entry
+is written to a temporary file and renamed into place, so an interrupted write leaves nothing
+that is later read as valid (and an unreadable entry is treated as missing).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import subprocess
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from .spec import RunSpec, run_labels, varying
+
+__all__ = ["assemble", "save", "load", "Cache", "as_cache", "provenance", "specs_of"]
+
+VARIABLES = {
+    # name -> (long_name, units)
+    "train_loss": ("training minibatch loss (cross-entropy) before the step's update", "nats"),
+    "grad_norm": ("L2 norm of the minibatch gradient", "1"),
+    "update_norm": ("L2 norm of the parameter update applied at the step", "1"),
+    "param_norm": ("L2 norm of all parameters after the step's update", "1"),
+    "lr": ("learning rate used at the step", "1"),
+    "weight_decay": ("decoupled weight decay used at the step", "1"),
+    "beta1": ("AdamW first-moment decay used at the step", "1"),
+    "beta2": ("AdamW second-moment decay used at the step", "1"),
+    "eps": ("AdamW epsilon used at the step", "1"),
+    "momentum": ("SGD momentum used at the step", "1"),
+    "eval_loss": ("test-set loss (cross-entropy) after eval_step updates", "nats"),
+    "eval_acc": ("test-set accuracy after eval_step updates", "fraction"),
+    "diverged_step": (
+        "step at which the run's loss or gradient became non-finite (-1: never)",
+        "step",
+    ),
+}
+
+
+def _git_commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+        return out.stdout.strip() if out.returncode == 0 else "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def provenance(device: str = "cpu") -> dict[str, str]:
+    """Library versions, device, git commit and time, for Dataset attrs."""
+    import torch
+
+    from . import __version__
+
+    return {
+        "workbench_version": __version__,
+        "torch_version": str(torch.__version__),
+        "numpy_version": np.__version__,
+        "xarray_version": xr.__version__,
+        "python_version": platform.python_version(),
+        "device": device
+        + (f" ({torch.cuda.get_device_name()})" if device.startswith("cuda") else ""),
+        "git_commit": _git_commit(),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+    }
+
+
+def _coord_values(vals: list) -> np.ndarray:
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals):
+        return np.asarray(
+            vals, dtype=np.float64 if any(isinstance(v, float) for v in vals) else np.int64
+        )
+    if all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in vals):
+        return np.asarray([np.nan if v is None else v for v in vals], dtype=np.float64)
+    return np.asarray(["" if v is None else str(v) for v in vals], dtype=object)
+
+
+def _pad(rows: list[np.ndarray], length: int) -> np.ndarray:
+    out = np.full((len(rows), length), np.nan, dtype=np.float32)
+    for i, r in enumerate(rows):
+        out[i, : len(r)] = r
+    return out
+
+
+def assemble(
+    specs: Sequence[RunSpec], records: Sequence[dict], *, device: str = "cpu"
+) -> xr.Dataset:
+    """Build the sweep's Dataset from per-run records (as produced by the engine)."""
+    n_steps = max(len(r["metrics"]["train_loss"]) for r in records)
+    eval_steps = sorted(set().union(*(r["eval_steps"].tolist() for r in records)))
+    pos = {s: i for i, s in enumerate(eval_steps)}
+    names = []
+    for r in records:
+        names.extend(k for k in r["metrics"] if k not in names)
+    data_vars = {}
+    for k in names:
+        rows = [r["metrics"].get(k, np.full(0, np.nan)) for r in records]
+        data_vars[k] = (("run", "step"), _pad(rows, n_steps))
+    for k in sorted({k for r in records for k in r["evals"]}):
+        arr = np.full((len(records), len(eval_steps)), np.nan, dtype=np.float32)
+        for i, r in enumerate(records):
+            for s, v in zip(r["eval_steps"].tolist(), r["evals"][k], strict=True):
+                arr[i, pos[s]] = v
+        data_vars[k] = (("run", "eval_step"), arr)
+    data_vars["diverged_step"] = (
+        ("run",),
+        np.asarray([r["diverged_step"] for r in records], dtype=np.int64),
+    )
+    coords: dict = {
+        "run": np.arange(len(specs)),
+        "step": np.arange(n_steps),
+        "eval_step": np.asarray(eval_steps, dtype=np.int64),
+        "seed": ("run", np.asarray([s.seed for s in specs], dtype=np.int64)),
+    }
+    vary = varying(specs)
+    for k, vals in vary.items():
+        if k != "seed":
+            coords[k] = ("run", _coord_values(vals))
+    coords["label"] = ("run", np.asarray(run_labels(specs), dtype=object))
+    # runs that differ only in their seed share a group (plots draw their median)
+    coords["group"] = ("run", np.asarray(run_labels(specs, exclude=("seed",)), dtype=object))
+    ds = xr.Dataset(data_vars, coords=coords)
+    for k in ds.data_vars:
+        if k in VARIABLES:
+            ds[k].attrs.update(long_name=VARIABLES[k][0], units=VARIABLES[k][1])
+    ds["step"].attrs.update(long_name="optimizer step (updates done before it)", units="step")
+    ds["eval_step"].attrs.update(long_name="updates done before the evaluation", units="step")
+    ds.attrs.update(provenance(device))
+    ds.attrs["specs"] = json.dumps([s.to_dict() for s in specs])
+    ds.attrs["spec_keys"] = json.dumps([s.key() for s in specs])
+    ds.attrs["varying"] = json.dumps(list(vary))
+    return ds
+
+
+def specs_of(ds: xr.Dataset) -> list[RunSpec]:
+    """The specs a results Dataset was computed from (read back from its attrs)."""
+    return [RunSpec.from_dict(d) for d in json.loads(ds.attrs["specs"])]
+
+
+def _atomic_path(path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    return Path(tmp)
+
+
+def save(ds: xr.Dataset, path: str | os.PathLike) -> Path:
+    """Write ``ds`` to a netCDF file atomically (temporary file, then rename).
+
+    Examples
+    --------
+    >>> import tempfile, xarray as xr
+    >>> ds = xr.Dataset({"x": ("run", [1.0, 2.0])}, attrs={"note": "demo"})
+    >>> p = save(ds, tempfile.mkdtemp() + "/demo.nc")
+    >>> load(p).identical(ds)
+    True
+    """
+    path = Path(path)
+    tmp = _atomic_path(path)
+    try:
+        ds.to_netcdf(tmp, engine="h5netcdf")
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def load(path: str | os.PathLike) -> xr.Dataset:
+    """Read a Dataset written by :func:`save` (fully into memory; the file is closed)."""
+    with xr.open_dataset(path, engine="h5netcdf") as ds:
+        return ds.load()
+
+
+class Cache:
+    """Per-run results cache in a directory, keyed by spec hash and library version.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> c = Cache(tempfile.mkdtemp())
+    >>> spec = RunSpec(steps=3)
+    >>> c.get(spec) is None
+    True
+    """
+
+    def __init__(self, root: str | os.PathLike) -> None:
+        self.root = Path(root)
+
+    def path(self, spec: RunSpec) -> Path:
+        from . import __version__
+
+        return self.root / f"{spec.key()}-v{__version__}.npz"
+
+    def get(self, spec: RunSpec) -> dict | None:
+        p = self.path(spec)
+        if not p.exists():
+            return None
+        try:
+            with np.load(p, allow_pickle=False) as z:
+                if str(z["spec"]) != json.dumps(spec.to_dict(), sort_keys=True):
+                    return None
+                metrics = {k[2:]: z[k] for k in z.files if k.startswith("m_")}
+                evals = {k[2:]: z[k] for k in z.files if k.startswith("e_")}
+                return {
+                    "metrics": metrics,
+                    "eval_steps": z["eval_steps"],
+                    "evals": evals,
+                    "diverged_step": int(z["diverged_step"]),
+                }
+        except Exception:  # noqa: BLE001 - any unreadable entry is a miss, never a result
+            p.unlink(missing_ok=True)
+            return None
+
+    def put(self, spec: RunSpec, record: dict) -> Path:
+        p = self.path(spec)
+        tmp = _atomic_path(p)
+        arrays = {f"m_{k}": v for k, v in record["metrics"].items()}
+        arrays.update({f"e_{k}": v for k, v in record["evals"].items()})
+        try:
+            with open(tmp, "wb") as f:
+                np.savez(
+                    f,
+                    spec=np.asarray(json.dumps(spec.to_dict(), sort_keys=True)),
+                    eval_steps=record["eval_steps"],
+                    diverged_step=np.asarray(record["diverged_step"]),
+                    **arrays,
+                )
+            os.replace(tmp, p)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+        return p
+
+
+def as_cache(cache) -> Cache | None:
+    """``None`` -> no cache; a path -> :class:`Cache` there; a Cache -> itself."""
+    if cache is None or isinstance(cache, Cache):
+        return cache
+    if isinstance(cache, (str, os.PathLike)):
+        return Cache(cache)
+    raise ValueError(f"run: cache={cache!r} must be None, a directory path or a Cache")
