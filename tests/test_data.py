@@ -13,6 +13,7 @@ import torch
 
 from workbench import data
 from workbench.data import DATASETS, DataSpec, TensorData, data_spec, info, load, one_hot_pairs
+from workbench.data import mnist1d as mnist1d_data
 
 # Small versions of every dataset, so the generic tests stay fast.
 SMALL = {
@@ -239,13 +240,13 @@ def test_mnist1d_default_matches_the_package_default():
 
 def _count_generations(monkeypatch) -> list[int]:
     calls: list[int] = []
-    real = data._generate_mnist1d
+    real = mnist1d_data._generate_mnist1d
 
     def counting(**kwargs):
         calls.append(1)
         return real(**kwargs)
 
-    monkeypatch.setattr(data, "_generate_mnist1d", counting)
+    monkeypatch.setattr(mnist1d_data, "_generate_mnist1d", counting)
     return calls
 
 
@@ -261,7 +262,7 @@ def test_mnist1d_second_load_reads_the_disk_cache(tmp_path, monkeypatch):
     def broken(**kwargs):
         raise AssertionError("generator called although the cache is valid")
 
-    monkeypatch.setattr(data, "_generate_mnist1d", broken)
+    monkeypatch.setattr(mnist1d_data, "_generate_mnist1d", broken)
     data.clear_memo()
     assert _same(load(spec), first)
 
@@ -292,7 +293,7 @@ def test_mnist1d_cache_file_for_other_params_is_not_used(tmp_path, monkeypatch):
     a = load("mnist1d", num_samples=200)
     (path,) = tmp_path.glob("*.npz")
     b_spec = data_spec("mnist1d", num_samples=200, seed=4)
-    b_path = tmp_path / data._build_mnist1d(b_spec).meta["cache_file"].rsplit("/", 1)[1]
+    b_path = tmp_path / mnist1d_data._build_mnist1d(b_spec).meta["cache_file"].rsplit("/", 1)[1]
     b_path.write_bytes(path.read_bytes())  # a valid file, but for another key
     data.clear_memo()
     b = load(b_spec)

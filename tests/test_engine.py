@@ -10,6 +10,8 @@ from workbench.engine import Bucket, epoch_order, plan
 from workbench.reference import train_reference
 
 STEPS = 20
+# every engine test that names a device also runs on CUDA where there is one
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
 def _mnist_spec(optimizer, seed=0, **kw):
@@ -55,7 +57,7 @@ def test_lockstep_matches_separate_reference_runs(name):
         np.testing.assert_allclose(
             chunk.metrics["train_loss"][i], ref["train_loss"].numpy(), rtol=0, atol=1e-5
         )
-        torch.testing.assert_close(bucket.model.flat[i], ref["params"], rtol=0, atol=1e-5)
+        torch.testing.assert_close(bucket.model.flat[i].cpu(), ref["params"], rtol=0, atol=1e-5)
 
 
 def test_run_records_the_hyperparameters_actually_used():
@@ -69,11 +71,12 @@ def test_run_records_the_hyperparameters_actually_used():
     assert ds.update_norm.values[0, 0] == 0
 
 
-def test_diverged_run_is_frozen_and_the_others_are_untouched():
+@pytest.mark.parametrize("device", DEVICES)
+def test_diverged_run_is_frozen_and_the_others_are_untouched(device):
     good = [_mnist_spec(wb.SGD(lr=0.05, momentum=0.9), seed=s) for s in (0, 1)]
     bad = _mnist_spec(wb.SGD(lr=1e30, momentum=0.9), seed=2)
-    with_bad = Bucket([good[0], bad, good[1]], device="cpu")
-    without = Bucket(good, device="cpu")
+    with_bad = Bucket([good[0], bad, good[1]], device=device)
+    without = Bucket(good, device=device)
     c1, c2 = with_bad.advance(STEPS), without.advance(STEPS)
     diverged = c1.diverged_step
     assert diverged[0] == -1 and diverged[2] == -1
@@ -98,6 +101,13 @@ def test_run_marks_divergence_in_the_dataset():
     ds = wb.run(specs)
     assert ds.diverged_step.values[0] == -1
     assert ds.diverged_step.values[1] >= 0
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_epoch_order_is_the_same_on_every_device(device):
+    seeds = torch.tensor([0, 3, 2**40])
+    expected = epoch_order(seeds, 2, 1000)
+    torch.testing.assert_close(epoch_order(seeds.to(device), 2, 1000).cpu(), expected)
 
 
 def test_epoch_order_depends_only_on_the_run_seed():

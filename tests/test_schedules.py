@@ -33,6 +33,7 @@ from workbench.schedules import (
     warmup,
     wsd,
 )
+from workbench.schedules.core import _REGISTRY
 
 FAST = settings(max_examples=60, deadline=None)
 
@@ -156,8 +157,8 @@ CASE_IDS = [repr(s) for s in EXAMPLES]
 
 
 def test_cases_cover_every_kind():
-    assert {s.kind for s in EXAMPLES} == set(sch._REGISTRY)
-    assert set(sch._REGISTRY) <= set(sch.__all__)
+    assert {s.kind for s in EXAMPLES} == set(_REGISTRY)
+    assert set(_REGISTRY) <= set(sch.__all__)
 
 
 @pytest.mark.parametrize(("schedule", "expected"), CASES, ids=CASE_IDS)
