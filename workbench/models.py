@@ -251,11 +251,11 @@ class StackedModel:
         Fills :attr:`grad` (``[N, P]``) with each run's gradient of its own loss.
         """
         logits = self(x)  # (N, B, C)
-        n, b, c = logits.shape
-        loss = F.cross_entropy(logits.reshape(n * b, c), y.reshape(n * b), reduction="none")
-        loss = loss.view(n, b).mean(1)  # (N,)
+        # classes in the middle (N, C, B): several times faster on CPU than (N*B, C) rows
+        loss = F.cross_entropy(logits.transpose(1, 2), y, reduction="none").mean(1)  # (N,)
         # The runs are independent, so d(sum)/d(theta_i) is run i's own gradient.
         grads = torch.autograd.grad(loss.sum(), self.params)
+        n = logits.shape[0]
         for dst, g in zip(self._grad_views, grads, strict=True):
             dst.copy_(g.view(n, -1))
         return loss.detach()

@@ -8,8 +8,8 @@ The plain references are ``torch.optim.AdamW`` and ``torch.optim.SGD`` (with the
 decay applied by hand, see :func:`sgd_reference_step`); ``tests/test_optim.py`` steps both
 with identical gradients and checks they agree.
 
-A run that has diverged is frozen by the ``alive`` mask: its gradient is replaced by zeros and
-its learning rate by zero, so its parameters stop changing and no NaN reaches its neighbours.
+A run that has diverged is frozen by the ``alive`` mask: its update is zero (a NaN gradient
+included), so its parameters stop changing; runs never mix, so no NaN reaches its neighbours.
 """
 
 from __future__ import annotations
@@ -114,6 +114,9 @@ class AdamW(_OptimizerSpec):
     def build(self, flat: torch.Tensor) -> StackedAdamW:
         return StackedAdamW(flat)
 
+    def coefficients(self, tables: dict[str, torch.Tensor]) -> torch.Tensor:
+        return StackedAdamW.coefficients(tables)
+
 
 @dataclass(frozen=True)
 class SGD(_OptimizerSpec):
@@ -149,6 +152,9 @@ class SGD(_OptimizerSpec):
     def build(self, flat: torch.Tensor) -> StackedSGD:
         return StackedSGD(flat, nesterov=self.nesterov)
 
+    def coefficients(self, tables: dict[str, torch.Tensor]) -> torch.Tensor:
+        return StackedSGD.coefficients(tables)
+
 
 OPTIMIZERS: dict[str, type] = {"AdamW": AdamW, "SGD": SGD}
 
@@ -156,56 +162,87 @@ OPTIMIZERS: dict[str, type] = {"AdamW": AdamW, "SGD": SGD}
 class StackedAdamW:
     """The AdamW update of all runs at once on a flat ``[N, P]`` buffer.
 
-    ``step`` returns the update ``delta`` (``[N, P]``, already applied to the parameters) so the
-    engine can record its norm. Bias corrections use the running product of each run's betas,
-    which equals ``1 - beta**t`` for constant betas and stays correct when betas are scheduled.
+    The per-step coefficients come from :meth:`coefficients`, computed once per run in float64
+    from the hyperparameter tables: ``1 - beta`` and the bias corrections (running products of
+    each run's betas, equal to ``1 - beta**t`` for constant betas and still right when betas are
+    scheduled) would lose digits in float32. With ``c2 = sqrt(1 - prod beta2)`` the torch update
+    ``lr / (1 - prod beta1) * m / (sqrt(v) / c2 + eps)`` is rewritten as
+    ``step * m / (sqrt(v) + eps * c2)``, so each step is a few in-place passes over ``[N, P]``
+    into preallocated buffers.
     """
 
+    names = ("one_minus_beta1", "one_minus_beta2", "step", "eps_hat", "decay")
+
     def __init__(self, flat: torch.Tensor) -> None:
-        n = flat.shape[0]
         self.m = torch.zeros_like(flat)  # (N, P) first moment
         self.v = torch.zeros_like(flat)  # (N, P) second moment
-        self.prod1 = torch.ones(n, 1, device=flat.device, dtype=flat.dtype)  # prod of beta1
-        self.prod2 = torch.ones(n, 1, device=flat.device, dtype=flat.dtype)
+        self.work = torch.empty_like(flat)  # (N, P) scratch
+        self.delta = torch.empty_like(flat)  # (N, P) the update, returned for its norm
+
+    @staticmethod
+    def coefficients(h: dict[str, torch.Tensor]) -> torch.Tensor:
+        """``[T, 5, N]`` float64 coefficients from ``[T, N]`` float64 hyperparameter tables."""
+        c2 = (1 - torch.cumprod(h["beta2"], 0)).sqrt()
+        return torch.stack(
+            [
+                1 - h["beta1"],
+                1 - h["beta2"],
+                h["lr"] / (1 - torch.cumprod(h["beta1"], 0)) * c2,
+                h["eps"] * c2,
+                h["lr"] * h["weight_decay"],
+            ],
+            1,
+        )
 
     @torch.no_grad()
-    def step(
-        self, p: torch.Tensor, g: torch.Tensor, h: dict[str, torch.Tensor], alive: torch.Tensor
-    ) -> torch.Tensor:
-        lr = h["lr"] * alive  # (N, 1); frozen runs get lr 0
-        b1, b2, eps, wd = h["beta1"], h["beta2"], h["eps"], h["weight_decay"]
-        g = torch.where(alive, g, 0.0)
-        self.prod1.mul_(b1)
-        self.prod2.mul_(b2)
-        self.m.lerp_(g, 1 - b1)
-        self.v.mul_(b2).addcmul_(g, g * (1 - b2))
-        denom = (self.v.sqrt() / (1 - self.prod2).sqrt()).add_(eps)
-        delta = torch.mul(p, -lr * wd)
-        delta.addcdiv_(self.m * (-lr / (1 - self.prod1)), denom)
-        p.add_(delta)
-        return delta
+    def step(self, p: torch.Tensor, g: torch.Tensor, c: torch.Tensor, alive: torch.Tensor):
+        """Update ``p`` in place with gradient ``g``; ``c`` is ``[5, N, 1]``, ``alive`` ``[N, 1]``.
+
+        Frozen runs (``alive`` false) get a zero update even when their gradient is NaN.
+        """
+        c1, c2, step, eps_hat, decay = c.unbind(0)
+        self.m.lerp_(g, c1)
+        torch.mul(g, g, out=self.work)
+        self.v.lerp_(self.work, c2)
+        torch.sqrt(self.v, out=self.work).add_(eps_hat)
+        torch.div(self.m, self.work, out=self.work)
+        torch.mul(p, -decay * alive, out=self.delta)
+        self.delta.addcmul_(self.work, -step * alive)
+        return _apply(p, self.delta)
 
 
 class StackedSGD:
     """SGD with momentum (torch semantics, no dampening) on a flat ``[N, P]`` buffer."""
 
+    names = ("lr", "momentum", "decay")
+
     def __init__(self, flat: torch.Tensor, *, nesterov: bool = False) -> None:
         self.buf = torch.zeros_like(flat)  # (N, P); zero init makes step 1's buffer = gradient
+        self.work = torch.empty_like(flat) if nesterov else None
+        self.delta = torch.empty_like(flat)
         self.nesterov = nesterov
 
+    @staticmethod
+    def coefficients(h: dict[str, torch.Tensor]) -> torch.Tensor:
+        """``[T, 3, N]`` float64 coefficients from ``[T, N]`` float64 hyperparameter tables."""
+        return torch.stack([h["lr"], h["momentum"], h["lr"] * h["weight_decay"]], 1)
+
     @torch.no_grad()
-    def step(
-        self, p: torch.Tensor, g: torch.Tensor, h: dict[str, torch.Tensor], alive: torch.Tensor
-    ) -> torch.Tensor:
-        lr = h["lr"] * alive
-        mu, wd = h["momentum"], h["weight_decay"]
-        g = torch.where(alive, g, 0.0)
+    def step(self, p: torch.Tensor, g: torch.Tensor, c: torch.Tensor, alive: torch.Tensor):
+        """Update ``p`` in place; ``c`` is ``[3, N, 1]``, ``alive`` ``[N, 1]``."""
+        lr, mu, decay = c.unbind(0)
         self.buf.mul_(mu).add_(g)
-        d = g.add(self.buf * mu) if self.nesterov else self.buf
-        delta = torch.mul(p, -lr * wd)
-        delta.add_(d * -lr)
-        p.add_(delta)
-        return delta
+        d = torch.addcmul(g, self.buf, mu, out=self.work) if self.nesterov else self.buf
+        torch.mul(p, -decay * alive, out=self.delta)
+        self.delta.addcmul_(d, -lr * alive)
+        return _apply(p, self.delta)
+
+
+def _apply(p: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
+    # A frozen run's coefficients are zero, but 0 * NaN is NaN: clear those, then step.
+    torch.nan_to_num_(delta, nan=0.0, posinf=0.0, neginf=0.0)
+    p.add_(delta)
+    return delta
 
 
 def sgd_reference_step(params, opt: torch.optim.SGD, *, lr: float, weight_decay: float) -> None:
