@@ -321,7 +321,6 @@ def stream(
 class _Collector:
     """Accumulates chunks into per-run arrays (what the results module assembles)."""
 
-    n_runs: int
     metrics: dict[int, dict[str, list]] = field(default_factory=dict)
     evals: dict[int, dict[str, list]] = field(default_factory=dict)
     eval_steps: dict[int, list] = field(default_factory=dict)
@@ -397,7 +396,7 @@ def run(
     todo = [i for i in range(len(specs)) if i not in records]
     dev = torch.device(device) if device is not None else default_device()
     if todo:
-        collector = _Collector(len(specs))
+        collector = _Collector()
         total = sum(specs[i].steps for i in todo)
         bar = None
         if progress:

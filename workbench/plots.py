@@ -35,70 +35,75 @@ def smooth(y: np.ndarray, window: int) -> np.ndarray:
 
 
 def training_curves(ds: xr.Dataset, *, window: int = 25, title: str | None = None) -> go.Figure:
-    """Training loss (smoothed), test accuracy and learning rate against the step.
+    """Training loss (smoothed), test loss, test accuracy and learning rate against the step.
 
     Runs that differ only in their seed share a colour; the thick line is their median, the thin
-    lines the individual seeds. Diverged runs are drawn dotted.
+    lines the individual seeds. Diverged runs are drawn dotted. Training loss falling while test
+    loss rises is overfitting: the two loss panels sit side by side to show it.
+
+    Examples
+    --------
+    >>> import workbench as wb
+    >>> spec = wb.RunSpec(data="digits", model=wb.MLP(hidden=(8,)), steps=20, batch_size=32,
+    ...                   eval_every=10)
+    >>> fig = training_curves(wb.run(wb.grid(spec, {"seed": [0, 1]})))
+    >>> len(fig.data)   # 3 panels x (2 seeds + median), and the LR
+    10
     """
+    panels = [
+        # (title, x coordinate, values per run, log y)
+        ("training loss (smoothed)", "step", smooth(ds.train_loss.values, window), True),
+        ("test loss", "eval_step", ds.eval_loss.values, True),
+        ("test accuracy", "eval_step", ds.eval_acc.values, False),
+    ]
     labels = ds.group.values.tolist()
-    groups = list(dict.fromkeys(labels))
     colors = qualitative.Plotly + qualitative.D3
     fig = make_subplots(
         rows=1,
-        cols=3,
-        subplot_titles=("training loss (smoothed)", "test accuracy", "learning rate"),
-        horizontal_spacing=0.07,
+        cols=4,
+        subplot_titles=[p[0] for p in panels] + ["learning rate"],
+        horizontal_spacing=0.06,
     )
-    step, estep = ds.step.values, ds.eval_step.values
-    loss = smooth(ds.train_loss.values, window)
-    for gi, g in enumerate(groups):
+    for gi, g in enumerate(dict.fromkeys(labels)):
         idx = [i for i, lab in enumerate(labels) if lab == g]
         color = colors[gi % len(colors)]
-        for i in idx:
-            dash = "dot" if int(ds.diverged_step.values[i]) >= 0 else "solid"
-            common = dict(
-                legendgroup=g,
-                showlegend=False,
-                opacity=0.35,
-                line=dict(color=color, width=1, dash=dash),
-                hovertemplate=f"{ds.label.values[i]}<br>step %{{x}}: %{{y:.4g}}<extra></extra>",
-            )
-            fig.add_trace(go.Scatter(x=step, y=loss[i], mode="lines", **common), row=1, col=1)
+        for col, (_, xname, values, _) in enumerate(panels, start=1):
+            x = ds[xname].values
+            for i in idx:
+                dash = "dot" if int(ds.diverged_step.values[i]) >= 0 else "solid"
+                fig.add_trace(
+                    go.Scatter(
+                        x=x,
+                        y=values[i],
+                        mode="lines",
+                        legendgroup=g,
+                        showlegend=False,
+                        opacity=0.35,
+                        line=dict(color=color, width=1, dash=dash),
+                        hovertemplate=f"{ds.label.values[i]}<br>step %{{x}}: %{{y:.4g}}"
+                        "<extra></extra>",
+                    ),
+                    row=1,
+                    col=col,
+                )
+            with np.errstate(all="ignore"):
+                med = np.nanmedian(values[idx], axis=0)
             fig.add_trace(
-                go.Scatter(x=estep, y=ds.eval_acc.values[i], mode="lines", **common), row=1, col=2
+                go.Scatter(
+                    x=x,
+                    y=med,
+                    mode="lines",
+                    legendgroup=g,
+                    showlegend=col == 1,
+                    name=f"{g} (median of {len(idx)})" if len(idx) > 1 else g,
+                    line=dict(color=color, width=2.5),
+                ),
+                row=1,
+                col=col,
             )
-        with np.errstate(all="ignore"):
-            med_loss = np.nanmedian(loss[idx], axis=0) if len(idx) > 1 else loss[idx[0]]
-            med_acc = np.nanmedian(ds.eval_acc.values[idx], axis=0)
-        name = f"{g} (median of {len(idx)})" if len(idx) > 1 else g
         fig.add_trace(
             go.Scatter(
-                x=step,
-                y=med_loss,
-                mode="lines",
-                name=name,
-                legendgroup=g,
-                line=dict(color=color, width=2.5),
-            ),
-            row=1,
-            col=1,
-        )
-        fig.add_trace(
-            go.Scatter(
-                x=estep,
-                y=med_acc,
-                mode="lines+markers",
-                legendgroup=g,
-                showlegend=False,
-                line=dict(color=color, width=2.5),
-                marker=dict(size=4),
-            ),
-            row=1,
-            col=2,
-        )
-        fig.add_trace(
-            go.Scatter(
-                x=step,
+                x=ds.step.values,
                 y=ds.lr.values[idx[0]],
                 mode="lines",
                 legendgroup=g,
@@ -106,15 +111,17 @@ def training_curves(ds: xr.Dataset, *, window: int = 25, title: str | None = Non
                 line=dict(color=color, width=2),
             ),
             row=1,
-            col=3,
+            col=len(panels) + 1,
         )
     fig.update_xaxes(title_text="step")
-    fig.update_yaxes(type="log", row=1, col=1)
+    for col, (_, _, _, log) in enumerate(panels, start=1):
+        if log:
+            fig.update_yaxes(type="log", row=1, col=col)
     fig.update_layout(
         title=title,
         template="plotly_white",
         height=420,
-        legend=dict(orientation="h", yanchor="top", y=-0.18),
-        margin=dict(l=50, r=20, t=60, b=40),
+        legend=dict(orientation="h", yanchor="top", y=-0.2),
+        margin=dict(l=50, r=20, t=70, b=40),
     )
     return fig

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import schedules
+from .data import data_spec
 from .models import MLP
 from .optim import SGD, AdamW
 from .spec import RunSpec, grid
@@ -84,9 +85,9 @@ def _check_knob(preset: str, name: str, value: Any, knob: Knob) -> Any:
     return value
 
 
-def _lr_schedules(*, steps, peak_lr, warmup, decay, seeds, batch_size, hidden):
+def _lr_schedules(*, steps, peak_lr, warmup, decay, seeds, batch_size, hidden, samples):
     base = RunSpec(
-        data="mnist1d",
+        data=data_spec("mnist1d", num_samples=samples),
         model=MLP(hidden=(hidden, hidden)),
         optimizer=AdamW(lr=peak_lr, weight_decay=0.01),
         steps=steps,
@@ -139,6 +140,7 @@ PRESETS: dict[str, Preset] = {
                 "seeds": Knob(3, "seeds per schedule", 1, 64),
                 "batch_size": Knob(128, "batch size", 1),
                 "hidden": Knob(100, "hidden width (two layers)", 1),
+                "samples": Knob(20000, "mnist1d examples generated (80% train)", 100),
             },
             _lr_schedules,
         ),

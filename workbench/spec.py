@@ -105,7 +105,7 @@ class RunSpec:
                 f"RunSpec: batch_size={self.batch_size} is larger than the training set of "
                 f"{self.data.name!r} ({info['n_train']} examples)"
             )
-        self.model.layout(_model_in_dim(info), info["n_classes"])
+        self.model.layout(info["input_dim"], info["n_classes"])
         for h in self.optimizer.hyperparameters:
             value = getattr(self.optimizer, h)
             if isinstance(value, Schedule) and "warmup" in value.fields:
@@ -159,10 +159,6 @@ class RunSpec:
             self.batch_size,
             self.eval_every,
         )
-
-
-def _model_in_dim(info: Mapping) -> int:
-    return info["input_dim"]
 
 
 def _value_to_json(v: Any) -> Any:
