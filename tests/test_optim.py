@@ -4,9 +4,20 @@ import pytest
 import torch
 
 from workbench import schedules
-from workbench.optim import SGD, AdamW, StackedAdamW, StackedSGD, sgd_reference_step
+from workbench.optim import (
+    SGD,
+    AdamW,
+    Lion,
+    StackedAdamW,
+    StackedLion,
+    StackedSGD,
+    lion_reference_step,
+    sgd_reference_step,
+)
 
 N, P, STEPS = 3, 37, 20
+# the torch path everywhere, and the fused Triton kernels (interpreted on CPU, compiled on CUDA)
+PATHS = ["torch", "triton"]
 
 
 def _coefficients(specs, steps):
@@ -16,8 +27,9 @@ def _coefficients(specs, steps):
     return specs[0].coefficients(h)[..., None].float()
 
 
+@pytest.mark.parametrize("kernels", PATHS)
 @pytest.mark.parametrize("nesterov", [False, True])
-def test_stacked_sgd_matches_torch_sgd_every_step(nesterov):
+def test_stacked_sgd_matches_torch_sgd_every_step(nesterov, kernels):
     specs = [
         SGD(lr=0.1, momentum=0.9, weight_decay=0.01, nesterov=nesterov),
         SGD(lr=schedules.cosine(peak=0.3, steps=STEPS, warmup=4), momentum=0.5, nesterov=nesterov),
@@ -32,7 +44,7 @@ def test_stacked_sgd_matches_torch_sgd_every_step(nesterov):
     coef = _coefficients(specs, STEPS)
     init = torch.randn(N, P)
     flat = init.clone()
-    opt = StackedSGD(flat, nesterov=nesterov)
+    opt = StackedSGD(flat, nesterov=nesterov, kernels=kernels)
     refs = [init[i].clone().requires_grad_() for i in range(N)]
     ref_opts = [
         torch.optim.SGD([refs[i]], lr=1.0, momentum=specs[i].momentum, nesterov=nesterov)
@@ -53,7 +65,8 @@ def test_stacked_sgd_matches_torch_sgd_every_step(nesterov):
             torch.testing.assert_close(flat[i], refs[i].detach(), rtol=0, atol=1e-5)
 
 
-def test_stacked_adamw_matches_torch_adamw_every_step():
+@pytest.mark.parametrize("kernels", PATHS)
+def test_stacked_adamw_matches_torch_adamw_every_step(kernels):
     specs = [
         AdamW(lr=1e-2, weight_decay=0.1),
         AdamW(lr=schedules.wsd(peak=3e-2, steps=STEPS, warmup=3, decay=0.3), beta1=0.8),
@@ -63,7 +76,7 @@ def test_stacked_adamw_matches_torch_adamw_every_step():
     coef = _coefficients(specs, STEPS)
     init = torch.randn(N, P)
     flat = init.clone()
-    opt = StackedAdamW(flat)
+    opt = StackedAdamW(flat, kernels=kernels)
     refs = [init[i].clone().requires_grad_() for i in range(N)]
     ref_opts = [
         torch.optim.AdamW(
@@ -74,14 +87,47 @@ def test_stacked_adamw_matches_torch_adamw_every_step():
     alive = torch.ones(N, 1, dtype=torch.bool)
     for t in range(STEPS):
         g = torch.randn(N, P)
-        delta = opt.step(flat, g, coef[t], alive)
+        unorm, pnorm = opt.step(flat, g, coef[t], alive)
         for i in range(N):
             before = refs[i].detach().clone()
             refs[i].grad = g[i].clone()
             ref_opts[i].param_groups[0]["lr"] = tables[i]["lr"][t].item()
             ref_opts[i].step()
             torch.testing.assert_close(flat[i], refs[i].detach(), rtol=0, atol=1e-5)
-            torch.testing.assert_close(delta[i], refs[i].detach() - before, rtol=0, atol=1e-6)
+            moved = (refs[i].detach() - before).norm()
+            torch.testing.assert_close(unorm[i], moved, rtol=1e-4, atol=1e-7)
+            torch.testing.assert_close(pnorm[i], refs[i].detach().norm(), rtol=1e-5, atol=0)
+
+
+@pytest.mark.parametrize("kernels", PATHS)
+def test_stacked_lion_matches_the_paper_loop_every_step(kernels):
+    specs = [
+        Lion(lr=1e-3, weight_decay=0.1),
+        Lion(lr=schedules.cosine(peak=3e-4, steps=STEPS, warmup=2), beta1=0.95, beta2=0.98),
+        Lion(lr=1e-4, beta2=0.9),
+    ]
+    tables = [s.tables(STEPS) for s in specs]
+    coef = _coefficients(specs, STEPS)
+    init = torch.randn(N, P)
+    flat = init.clone()
+    opt = StackedLion(flat, kernels=kernels)
+    refs = [init[i].clone() for i in range(N)]
+    moms = [torch.zeros(P) for _ in range(N)]
+    alive = torch.ones(N, 1, dtype=torch.bool)
+    for t in range(STEPS):
+        g = torch.randn(N, P)
+        opt.step(flat, g, coef[t], alive)
+        for i, s in enumerate(specs):
+            lion_reference_step(
+                refs[i],
+                g[i],
+                moms[i],
+                lr=tables[i]["lr"][t].item(),
+                beta1=s.beta1,
+                beta2=s.beta2,
+                weight_decay=s.weight_decay,
+            )
+            torch.testing.assert_close(flat[i], refs[i], rtol=0, atol=1e-5)
 
 
 def test_stacked_adamw_stays_with_float64_torch_adamw_over_a_long_run():
@@ -110,10 +156,14 @@ def test_stacked_adamw_stays_with_float64_torch_adamw_over_a_long_run():
         torch.testing.assert_close(flat[i].double(), refs[i].detach(), rtol=0, atol=4e-6)
 
 
-@pytest.mark.parametrize("spec", [AdamW(lr=0.1, weight_decay=0.1), SGD(lr=0.1, momentum=0.9)])
-def test_frozen_run_does_not_move_and_nan_does_not_spread(spec):
+@pytest.mark.parametrize("kernels", PATHS)
+@pytest.mark.parametrize(
+    "spec",
+    [AdamW(lr=0.1, weight_decay=0.1), SGD(lr=0.1, momentum=0.9), Lion(lr=0.1, weight_decay=0.1)],
+)
+def test_frozen_run_does_not_move_and_nan_does_not_spread(spec, kernels):
     flat = torch.randn(2, 5)
-    opt = spec.build(flat)
+    opt = spec.build(flat, kernels=kernels)
     coef = _coefficients([spec, spec], 3)
     alive = torch.tensor([[True], [True]])
     opt.step(flat, torch.randn(2, 5), coef[0], alive)

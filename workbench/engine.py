@@ -129,6 +129,9 @@ class Bucket:
         Where to train.
     index
         The bucket's number (carried into each :class:`Chunk`).
+    kernels
+        ``"auto"`` (fused Triton optimizer steps on CUDA, torch elsewhere), ``"triton"`` or
+        ``"torch"`` to force either path.
     """
 
     def __init__(
@@ -138,6 +141,7 @@ class Bucket:
         runs: Sequence[int] | None = None,
         device: torch.device | str | None = None,
         index: int = 0,
+        kernels: str = "auto",
     ) -> None:
         keys = {s.bucket_key() for s in specs}
         if len(keys) != 1:
@@ -161,7 +165,7 @@ class Bucket:
             seeds=[s.seed for s in self.specs],
             device=self.device,
         )
-        self.opt = s0.optimizer.build(self.model.flat)
+        self.opt = s0.optimizer.build(self.model.flat, self.model.layout, kernels=kernels)
         self.hyper_names = s0.optimizer.hyperparameters
         # (K, N, T) float64: each hyperparameter of each run at each step, as the specs schedule
         # it (what the Dataset records); and (T, C, N, 1) float32: the optimizer's per-step
@@ -224,11 +228,11 @@ class Bucket:
             ok = torch.isfinite(loss) & torch.isfinite(gnorm)
             self.diverged_step = torch.where(self.alive[:, 0] & ~ok, t, self.diverged_step)
             self.alive &= ok[:, None]
-            delta = self.opt.step(flat, grad, self.coef[t], self.alive)
+            unorm, pnorm = self.opt.step(flat, grad, self.coef[t], self.alive)
             rec["train_loss"].append(loss)
             rec["grad_norm"].append(gnorm)
-            rec["update_norm"].append(delta.norm(dim=1))
-            rec["param_norm"].append(flat.norm(dim=1))
+            rec["update_norm"].append(unorm)
+            rec["param_norm"].append(pnorm)
             done = t + 1
             if done % self.eval_every == 0 or done == self.steps:
                 ev_steps.append(done)
@@ -294,6 +298,7 @@ def stream(
     *,
     device: torch.device | str | None = None,
     chunk_steps: int = 50,
+    kernels: str = "auto",
 ) -> Iterator[Chunk]:
     """Train ``specs`` bucket by bucket and yield a :class:`Chunk` every ``chunk_steps`` steps.
 
@@ -312,7 +317,9 @@ def stream(
     if isinstance(chunk_steps, bool) or not isinstance(chunk_steps, int) or chunk_steps < 1:
         raise ValueError(f"stream: chunk_steps={chunk_steps!r} must be an int >= 1")
     for b, runs in enumerate(plan(specs)):
-        bucket = Bucket([specs[i] for i in runs], runs=runs, device=device, index=b)
+        bucket = Bucket(
+            [specs[i] for i in runs], runs=runs, device=device, index=b, kernels=kernels
+        )
         while not bucket.done:
             yield bucket.advance(chunk_steps)
 
@@ -353,6 +360,7 @@ def run(
     cache=None,
     progress: bool = False,
     chunk_steps: int = 50,
+    kernels: str = "auto",
 ):
     """Train every spec (in lockstep buckets) and return the results as an ``xarray.Dataset``.
 
@@ -369,6 +377,9 @@ def run(
         Show a tqdm progress bar over all steps.
     chunk_steps
         Steps between host syncs.
+    kernels
+        Optimizer step path: ``"auto"`` (fused Triton kernels on CUDA, torch elsewhere),
+        ``"triton"`` or ``"torch"``.
 
     Examples
     --------
@@ -404,7 +415,7 @@ def run(
 
             bar = tqdm(total=total, unit="run-step", desc=f"{len(todo)} runs")
         sub = [specs[i] for i in todo]
-        for c in stream(sub, device=dev, chunk_steps=chunk_steps):
+        for c in stream(sub, device=dev, chunk_steps=chunk_steps, kernels=kernels):
             c.runs = [todo[j] for j in c.runs]
             collector.add(c)
             if bar is not None:

@@ -1,0 +1,35 @@
+"""Stacked optimizers: one step updates the flat ``[N, P]`` parameters of every run.
+
+Every hyperparameter is per run and may be a schedule: the engine precomputes float64 tables
+``[T, N]``, each optimizer turns them into per-step coefficients, and one step (a fused Triton
+kernel on CUDA, a few in-place torch passes elsewhere) updates all runs. Weight decay is
+decoupled (Loshchilov & Hutter 2019) everywhere.
+
+Each optimizer has a plain reference beside it: ``torch.optim.AdamW``, ``torch.optim.SGD`` (with
+:func:`sgd_reference_step`), :func:`lion_reference_step`, and Muon's per-run loop; the tests step
+both with identical gradients and check they agree.
+"""
+
+from .adamw import AdamW, StackedAdamW, adamw_coefficients
+from .base import Hyper, OptimizerSpec, finish_step, use_kernels
+from .lion import Lion, StackedLion, lion_reference_step
+from .sgd import SGD, StackedSGD, sgd_reference_step
+
+OPTIMIZERS: dict[str, type] = {"AdamW": AdamW, "SGD": SGD, "Lion": Lion}
+
+__all__ = [
+    "AdamW",
+    "Hyper",
+    "Lion",
+    "OPTIMIZERS",
+    "OptimizerSpec",
+    "SGD",
+    "StackedAdamW",
+    "StackedLion",
+    "StackedSGD",
+    "adamw_coefficients",
+    "finish_step",
+    "lion_reference_step",
+    "sgd_reference_step",
+    "use_kernels",
+]

@@ -1,0 +1,95 @@
+"""What every stacked optimizer shares: validated, scheduled hyperparameters and the last step.
+
+An optimizer *spec* (a frozen dataclass such as :class:`~workbench.optim.AdamW`) names its
+per-run hyperparameters and their ranges; each may be a number or a schedule. The engine turns
+them into float64 tables ``[T, N]``, the spec turns those into per-step float32 coefficients
+(``coefficients``), and the *stacked* optimizer (``build``) applies one step to all runs:
+``step(p, g, c, alive) -> (update_norm, param_norm)``, both ``[N]``.
+
+A run that has diverged is frozen by ``alive``: its coefficients are multiplied by zero and a
+NaN that ``0 * NaN`` leaves in its update is cleared, so its parameters stop changing; runs never
+mix, so no NaN reaches a neighbour.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import fields
+from typing import ClassVar
+
+import torch
+
+from ..schedules import Schedule, as_schedule
+
+__all__ = ["Hyper", "OptimizerSpec", "finish_step", "use_kernels"]
+
+Hyper = float | Schedule
+
+
+def _check_hyper(opt: str, name: str, value, lo: float, hi: float | None) -> Hyper:
+    """Validate a scalar-or-schedule hyperparameter on its range (schedules on a probe table)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, Schedule)):
+        raise ValueError(f"{opt}: {name}={value!r} must be a number or a Schedule")
+    if isinstance(value, Schedule):
+        return value  # checked on every step by `tables`, once the run length is known
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{opt}: {name}={value!r} must be finite")
+    if value < lo or (hi is not None and value > hi):
+        allowed = f"[{lo}, {hi}]" if hi is not None else f">= {lo}"
+        raise ValueError(f"{opt}: {name}={value!r} must be {allowed}")
+    return value
+
+
+class OptimizerSpec:
+    """Shared behaviour of optimizer configs: named, scheduled hyperparameters with ranges."""
+
+    name: ClassVar[str]
+    # hyperparameter -> (lowest, highest) allowed value; all may be schedules
+    ranges: ClassVar[dict[str, tuple[float, float | None]]]
+
+    def __post_init__(self) -> None:
+        for h, (lo, hi) in self.ranges.items():
+            object.__setattr__(self, h, _check_hyper(self.name, h, getattr(self, h), lo, hi))
+
+    @property
+    def hyperparameters(self) -> tuple[str, ...]:
+        """Names of the per-run (possibly scheduled) hyperparameters, in table order."""
+        return tuple(self.ranges)
+
+    def structure(self) -> tuple:
+        """What must be equal for two runs to share a lockstep bucket."""
+        return (type(self).__name__,) + tuple(
+            getattr(self, f.name) for f in fields(self) if f.name not in self.ranges
+        )
+
+    def tables(self, steps: int) -> dict[str, torch.Tensor]:
+        """float64 tables ``[steps]`` of each hyperparameter, validated on every step."""
+        out = {}
+        for h, (lo, hi) in self.ranges.items():
+            t = as_schedule(getattr(self, h)).table(steps)
+            bad = ~torch.isfinite(t) | (t < lo)
+            if hi is not None:
+                bad |= t > hi
+            if bool(bad.any()):
+                i = int(bad.nonzero()[0, 0])
+                allowed = f"[{lo}, {hi}]" if hi is not None else f">= {lo}"
+                raise ValueError(
+                    f"{self.name}: {h} at step {i} is {float(t[i]):.6g}; it must be {allowed}"
+                )
+            out[h] = t
+        return out
+
+
+def use_kernels(p: torch.Tensor, kernels: str) -> bool:
+    """Whether a step on ``p`` runs the fused Triton kernel: ``"auto"`` means on CUDA."""
+    if kernels not in ("auto", "triton", "torch"):
+        raise ValueError(f"kernels={kernels!r} must be 'auto', 'triton' or 'torch'")
+    return kernels == "triton" or (kernels == "auto" and p.is_cuda)
+
+
+def finish_step(p: torch.Tensor, delta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Clear what ``0 * NaN`` left in frozen runs' updates, apply ``delta``, return both norms."""
+    torch.nan_to_num_(delta, nan=0.0, posinf=0.0, neginf=0.0)
+    p.add_(delta)
+    return torch.linalg.vector_norm(delta, dim=1), torch.linalg.vector_norm(p, dim=1)
