@@ -58,7 +58,7 @@ from torch.func import functional_call, grad_and_value, stack_module_state, vmap
 
 from workbench import data as wb_data
 from workbench import schedules
-from workbench.engine import Bucket, _model_inputs, default_device, epoch_order
+from workbench.engine import Bucket, default_device, epoch_order
 from workbench.models import MLP
 from workbench.optim import AdamW
 from workbench.spec import RunSpec
@@ -106,7 +106,7 @@ class Workload:
 
     def __init__(self, specs: list[RunSpec], device: torch.device) -> None:
         d = wb_data.load(specs[0].data)
-        self.x = _model_inputs(d, d.x_train).to(device)  # (n_train, D)
+        self.x = ARCH.prepare(d, d.x_train).to(device)  # (n_train, D)
         self.y = d.y_train.to(device)  # (n_train,)
         self.in_dim, self.out_dim = self.x.shape[1], d.n_classes
         self.seeds = torch.tensor([s.seed for s in specs], device=device)  # (N,)

@@ -155,6 +155,7 @@ def test_shapes_dtypes_ranges_and_info(name):
         "input_dim": d.input_dim,
         "n_classes": d.n_classes,
         "task": d.task,
+        "vocab": d.vocab,
     }
     assert info(spec) == expected
     assert info(name, **SMALL[name]) == expected
@@ -181,6 +182,7 @@ def test_info_agrees_with_load(name, params):
         "input_dim": d.input_dim,
         "n_classes": d.n_classes,
         "task": d.task,
+        "vocab": d.vocab,
     }
 
 

@@ -90,7 +90,8 @@ class Chunk:
 
     ``metrics`` maps each per-step metric and each hyperparameter actually used to an array
     ``[n_runs, stop - start]``; ``evals`` maps ``eval_loss``/``eval_acc`` to ``[n_runs, k]`` at
-    ``eval_steps`` (steps counted as updates done, so step 0 is the initial model).
+    ``eval_steps`` (steps counted as updates done, so step 0 is the initial model). A model's
+    per-layer statistics (the transformer's ``attn_logit_max``) are ``[n_runs, steps, layers]``.
     """
 
     bucket: int
@@ -107,13 +108,6 @@ class Chunk:
     @property
     def done(self) -> bool:
         return self.stop >= self.total
-
-
-def _model_inputs(d: _data.TensorData, x: torch.Tensor) -> torch.Tensor:
-    """Features the MLP reads: token pairs (modular arithmetic) become one-hot vectors."""
-    if d.meta.get("input") == "tokens":
-        return _data.one_hot_pairs(x, d.meta["p"])
-    return x.reshape(x.shape[0], -1).float()
 
 
 class Bucket:
@@ -153,15 +147,16 @@ class Bucket:
         s0 = self.specs[0]
         self.steps, self.batch_size, self.eval_every = s0.steps, s0.batch_size, s0.eval_every
         d = _data.load(s0.data)
-        self.x_train = _model_inputs(d, d.x_train).to(self.device)
+        self.x_train = s0.model.prepare(d, d.x_train).to(self.device)
         self.y_train = d.y_train.to(self.device)
-        self.x_test = _model_inputs(d, d.x_test).to(self.device)
+        self.x_test = s0.model.prepare(d, d.x_test).to(self.device)
         self.y_test = d.y_test.to(self.device)
         self.seeds = torch.tensor([s.seed for s in self.specs], device=self.device)
+        in_dim, out_dim = s0.model.dims(_data.info(s0.data))
         self.model = StackedModel(
             s0.model,
-            in_dim=self.x_train.shape[1],
-            out_dim=d.n_classes,
+            in_dim=in_dim,
+            out_dim=out_dim,
             seeds=[s.seed for s in self.specs],
             device=self.device,
         )
@@ -203,8 +198,9 @@ class Bucket:
             self._epoch = epoch
         idx = self._order[:, pos * self.batch_size : (pos + 1) * self.batch_size]  # (N, B)
         flat_idx = idx.reshape(-1)  # index_select is several times faster than x[idx] on CPU
-        x = self.x_train.index_select(0, flat_idx).view(*idx.shape, -1)  # (N, B, D)
-        return x, self.y_train.index_select(0, flat_idx).view(idx.shape)  # (N, B)
+        x = self.x_train.index_select(0, flat_idx).view(*idx.shape, *self.x_train.shape[1:])
+        y = self.y_train.index_select(0, flat_idx).view(*idx.shape, *self.y_train.shape[1:])
+        return x, y  # (N, B, ...) each
 
     def _evaluate(self) -> tuple[torch.Tensor, torch.Tensor]:
         return self.model.evaluate(self.x_test, self.y_test)
@@ -223,7 +219,10 @@ class Bucket:
         flat, grad = self.model.flat, self.model.grad
         for t in range(start, stop):
             xb, yb = self._batch(t)
-            loss = self.model.loss_and_grad(xb, yb)  # (N,), fills grad (N, P)
+            stats: dict[str, list] = {}
+            loss = self.model.loss_and_grad(xb, yb, stats)  # (N,), fills grad (N, P)
+            for k, v in stats.items():  # per-layer statistics, e.g. attention logits
+                rec[k].append(torch.stack(v, 1))  # (N, L)
             gnorm = grad.norm(dim=1)
             ok = torch.isfinite(loss) & torch.isfinite(gnorm)
             self.diverged_step = torch.where(self.alive[:, 0] & ~ok, t, self.diverged_step)
@@ -240,7 +239,7 @@ class Bucket:
                     ev[k].append(v)
         self.step = stop
         # The one host sync of the chunk.
-        metrics = {k: torch.stack(v, 1).cpu().numpy() for k, v in rec.items()}
+        metrics = {k: torch.stack(v, 1).cpu().numpy() for k, v in rec.items()}  # (N, steps[, L])
         hyper = self.tables[:, :, start:stop].to(torch.float32).cpu().numpy()  # (K, N, steps)
         for i, h in enumerate(self.hyper_names):
             metrics[h] = hyper[i]

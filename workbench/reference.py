@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import data as _data
-from .engine import _model_inputs, epoch_order
+from .engine import epoch_order
 from .optim import SGD, AdamW, sgd_reference_step
 from .spec import RunSpec
 
@@ -21,7 +21,9 @@ __all__ = ["train_reference", "flat_row"]
 
 
 def flat_row(net: nn.Module) -> torch.Tensor:
-    """A reference MLP's parameters in the engine's flat layout (weights stored ``[in, out]``)."""
+    """A reference model's parameters in the engine's flat layout (weights stored ``[in, out]``)."""
+    if hasattr(net, "flat_row"):
+        return net.flat_row()
     parts = []
     for m in net:
         if isinstance(m, nn.Linear):
@@ -46,9 +48,9 @@ def train_reference(
     spec.validate()
     steps = spec.steps if steps is None else steps
     d = _data.load(spec.data)
-    x = _model_inputs(d, d.x_train).to(device)
+    x = spec.model.prepare(d, d.x_train).to(device)
     y = d.y_train.to(device)
-    net = spec.model.reference(x.shape[1], d.n_classes, spec.seed).to(device)
+    net = spec.model.reference(*spec.model.dims(_data.info(spec.data)), spec.seed).to(device)
     tables = {h: t.tolist() for h, t in spec.optimizer.tables(spec.steps).items()}
     opt_spec = spec.optimizer
     if isinstance(opt_spec, AdamW):
@@ -72,7 +74,10 @@ def train_reference(
         if epoch != epoch_seen:
             order, epoch_seen = epoch_order(seed, epoch, x.shape[0])[0], epoch
         idx = order[pos * spec.batch_size : (pos + 1) * spec.batch_size]
-        loss = F.cross_entropy(net(x[idx]), y[idx])
+        logits = net(x[idx])  # (B, C) or (B, T, C)
+        if logits.dim() == y[idx].dim() + 2:  # sequence classification: the last position
+            logits = logits[:, -1]
+        loss = F.cross_entropy(logits.movedim(-1, 1), y[idx])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         losses.append(loss.detach())

@@ -42,6 +42,7 @@ VARIABLES = {
     "momentum": ("SGD momentum used at the step", "1"),
     "eval_loss": ("test-set loss (cross-entropy) after eval_step updates", "nats"),
     "eval_acc": ("test-set accuracy after eval_step updates", "fraction"),
+    "attn_logit_max": ("largest pre-softmax attention logit of the layer in the step's batch", "1"),
     "diverged_step": (
         "step at which the run's loss or gradient became non-finite (-1: never)",
         "step",
@@ -93,9 +94,12 @@ def _coord_values(vals: list) -> np.ndarray:
 
 
 def _pad(rows: list[np.ndarray], length: int) -> np.ndarray:
-    out = np.full((len(rows), length), np.nan, dtype=np.float32)
+    """Stack per-run rows ``[t]`` or ``[t, L]`` into ``[n, length(, L)]``, NaN where missing."""
+    trail = max((r.shape[1:] for r in rows), key=len)
+    width = tuple(max(r.shape[1 + i] for r in rows if r.ndim > i + 1) for i in range(len(trail)))
+    out = np.full((len(rows), length, *width), np.nan, dtype=np.float32)
     for i, r in enumerate(rows):
-        out[i, : len(r)] = r
+        out[(i, slice(0, len(r)), *(slice(0, k) for k in r.shape[1:]))] = r
     return out
 
 
@@ -112,7 +116,8 @@ def assemble(
     data_vars = {}
     for k in names:
         rows = [r["metrics"].get(k, np.full(0, np.nan)) for r in records]
-        data_vars[k] = (("run", "step"), _pad(rows, n_steps))
+        arr = _pad(rows, n_steps)
+        data_vars[k] = (("run", "step", "layer")[: arr.ndim], arr)
     for k in sorted({k for r in records for k in r["evals"]}):
         arr = np.full((len(records), len(eval_steps)), np.nan, dtype=np.float32)
         for i, r in enumerate(records):
@@ -129,6 +134,9 @@ def assemble(
         "eval_step": np.asarray(eval_steps, dtype=np.int64),
         "seed": ("run", np.asarray([s.seed for s in specs], dtype=np.int64)),
     }
+    layers = max((v[1].shape[2] for v in data_vars.values() if v[1].ndim == 3), default=0)
+    if layers:
+        coords["layer"] = np.arange(layers)
     vary = varying(specs)
     for k, vals in vary.items():
         if k != "seed":

@@ -17,13 +17,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import data as _data
-from .models import MLP
+from .models import MLP, MODELS, Transformer
 from .optim import OPTIMIZERS, SGD, AdamW
 from .schedules import Schedule, from_dict
 
 __all__ = ["RunSpec", "grid", "set_path", "flatten", "varying", "run_labels", "MODELS"]
-
-MODELS: dict[str, type] = {"MLP": MLP}
 
 
 def _check_int(name: str, value, lo: int) -> int:
@@ -64,7 +62,7 @@ class RunSpec:
     """
 
     data: _data.DataSpec | str = "mnist1d"  # dataset (name or DataSpec)
-    model: MLP = MLP()  # architecture
+    model: MLP | Transformer = MLP()  # architecture
     optimizer: AdamW | SGD = AdamW()  # optimizer and its (scheduled) hyperparameters
     steps: int = 1000  # optimizer steps
     batch_size: int = 128  # examples per step
@@ -95,17 +93,16 @@ class RunSpec:
         Raises a ValueError naming the field, the value and what is allowed.
         """
         info = _data.info(self.data)
-        if info["task"] != "classification":
-            raise ValueError(
-                f"RunSpec: data={self.data.name!r} is a {info['task']} dataset; "
-                f"model={type(self.model).__name__} needs a classification dataset"
-            )
+        try:
+            self.model.check_data(info)
+        except ValueError as e:
+            raise ValueError(f"RunSpec: data={self.data.name!r}: {e}") from None
         if self.batch_size > info["n_train"]:
             raise ValueError(
                 f"RunSpec: batch_size={self.batch_size} is larger than the training set of "
                 f"{self.data.name!r} ({info['n_train']} examples)"
             )
-        self.model.layout(info["input_dim"], info["n_classes"])
+        self.model.layout(*self.model.dims(info))
         for h in self.optimizer.hyperparameters:
             value = getattr(self.optimizer, h)
             if isinstance(value, Schedule) and "warmup" in value.fields:

@@ -48,6 +48,13 @@ class TensorData:
         return math.prod(self.x_train.shape[1:])
 
     @property
+    def vocab(self) -> int | None:
+        """Distinct input tokens (token sequences, token pairs), or None for float features."""
+        if self.task == "tokens":
+            return self.n_classes
+        return self.meta.get("vocab")
+
+    @property
     def n_train(self) -> int:
         """Number of training examples (sequences for token data)."""
         return int(self.x_train.shape[0])
@@ -65,13 +72,17 @@ class TensorData:
         )
 
 
-def _sizes(n_train: int, n_test: int, input_dim: int, n_classes: int, task: str) -> dict:
+def _sizes(
+    n_train: int, n_test: int, input_dim: int, n_classes: int, task: str, vocab: int | None = None
+) -> dict:
+    # vocab: the number of distinct input tokens for token inputs, None for float features
     return {
         "n_train": n_train,
         "n_test": n_test,
         "input_dim": input_dim,
         "n_classes": n_classes,
         "task": task,
+        "vocab": vocab,
     }
 
 

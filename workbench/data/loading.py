@@ -66,13 +66,15 @@ def info(spec: DataSpec | str, **params: Any) -> dict[str, Any]:
     Returns
     -------
     dict
-        ``n_train``, ``n_test``, ``input_dim``, ``n_classes`` and ``task``, equal to the
-        corresponding attributes of ``load(spec)``.
+        ``n_train``, ``n_test``, ``input_dim``, ``n_classes``, ``task`` (equal to the
+        corresponding attributes of ``load(spec)``) and ``vocab`` (distinct input tokens, or
+        ``None`` for float features).
 
     Examples
     --------
     >>> info("markov", vocab=8, context=16)
-    {'n_train': 2000, 'n_test': 200, 'input_dim': 16, 'n_classes': 8, 'task': 'tokens'}
+    {'n_train': 2000, 'n_test': 200, 'input_dim': 16, 'n_classes': 8, 'task': 'tokens',
+     'vocab': 8}
     """
     spec = _as_spec(spec, params)
     return DATASETS[spec.name].sizes(spec)

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 
 def _markov_sizes(spec: DataSpec) -> dict:
-    return _sizes(spec.n_train, spec.n_test, spec.context, spec.vocab, "tokens")
+    return _sizes(spec.n_train, spec.n_test, spec.context, spec.vocab, "tokens", spec.vocab)
 
 
 def _markov_chain(spec: DataSpec) -> tuple[np.ndarray, np.ndarray, float]:

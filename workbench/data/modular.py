@@ -42,7 +42,7 @@ def _check_modular(params: dict) -> None:
 
 def _modular_sizes(spec: DataSpec) -> dict:
     n_train, n_test = _modular_n(dict(spec.params))
-    return _sizes(n_train, n_test, 2, spec.p, "classification")
+    return _sizes(n_train, n_test, 2, spec.p, "classification", spec.p)
 
 
 def _build_modular(spec: DataSpec) -> TensorData:

@@ -1,0 +1,385 @@
+"""Fused optimizer steps over the flat ``[N, P]`` parameter buffer: one Triton launch per step.
+
+The engine's torch update for AdamW, SGD or Lion is a handful of passes over ``[N, P]``, plus
+two more for the update and parameter norms it logs. Each kernel here reads ``p``, ``g`` and
+the optimizer state once, writes ``p`` and the state once, and adds each run's
+``sum(delta**2)`` and ``sum(p_new**2)`` into ``[N]`` buffers with one atomic add per block.
+The math, argument contract and coefficient order are those of the torch twins in
+:mod:`workbench.kernels.reference`; ``tests/kernels/test_fused_optim.py`` checks the two agree.
+
+Grid: ``(cdiv(P, BLOCK), N)``. Each program handles ``BLOCK`` columns of one run and loads
+that run's coefficients once. The column blocks sit on grid axis 0 because CUDA caps axes 1
+and 2 at 65535 blocks, which a ``P`` of a few tens of millions would exceed on axis 1.
+
+On CUDA, ``BLOCK`` and the warp count are autotuned per ``(N, P)`` (the benchmark restores
+every buffer the kernel writes, so tuning does not advance the step). Under the Triton
+interpreter (``TRITON_INTERPRET=1``, how the tests run on CPU) a single config is used.
+``update_sq`` and ``param_sq`` are sums of per-block partials added atomically, so on a GPU
+their last bits may differ between identical calls.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+import numpy as np
+import torch
+import triton
+import triton.language as tl
+
+from ._checks import check_step_args
+
+__all__ = ["fused_adamw_step", "fused_lion_step", "fused_sgd_step"]
+
+
+def _interpreting() -> bool:
+    """Whether ``triton.jit`` builds interpreter functions (read once, at decoration time)."""
+    knobs = getattr(triton, "knobs", None)  # triton >= 3.4
+    if knobs is not None:
+        return bool(knobs.runtime.interpret)
+    return os.environ.get("TRITON_INTERPRET", "0").lower() in ("1", "true", "on")
+
+
+_INTERPRET = _interpreting()
+
+# The interpreter runs each program in numpy; one config keeps it from "tuning" on the CPU.
+_CONFIGS = (
+    [triton.Config({"BLOCK": 1024}, num_warps=4)]
+    if _INTERPRET
+    else [
+        triton.Config({"BLOCK": 512}, num_warps=4),
+        triton.Config({"BLOCK": 1024}, num_warps=4),
+        triton.Config({"BLOCK": 2048}, num_warps=4),
+        triton.Config({"BLOCK": 2048}, num_warps=8),
+        triton.Config({"BLOCK": 4096}, num_warps=8),
+    ]
+)
+_INF: tl.constexpr = tl.constexpr(float("inf"))
+
+
+# Device helpers, inlined into the kernels below.
+
+
+@triton.jit
+def _lerp(a, b, w):
+    # torch.lerp's two branches (ATen Lerp.h), so kernel and reference agree to rounding and
+    # turn the same inf gradients into NaN.
+    return tl.where(tl.abs(w) < 0.5, a + w * (b - a), b - (b - a) * (1.0 - w))
+
+
+@triton.jit
+def _sign(x):
+    # torch.sign: 0 for 0 and for NaN.
+    return tl.where(x > 0.0, 1.0, tl.where(x < 0.0, -1.0, 0.0))
+
+
+@triton.jit
+def _apply_update(p_ptr, p, delta, offs, mask, row, update_sq_ptr, param_sq_ptr):
+    # nan_to_num(delta, nan=0, posinf=0, neginf=0): |x| < inf is false exactly for NaN and inf.
+    # A frozen run's coefficients are zero, but 0 * NaN is NaN; this clears it.
+    delta = tl.where(tl.abs(delta) < _INF, delta, 0.0)
+    p_new = p + delta
+    tl.store(p_ptr + offs, p_new, mask=mask)
+    tl.atomic_add(update_sq_ptr + row, tl.sum(tl.where(mask, delta * delta, 0.0), axis=0))
+    tl.atomic_add(param_sq_ptr + row, tl.sum(tl.where(mask, p_new * p_new, 0.0), axis=0))
+
+
+@triton.jit
+def _adamw_kernel(
+    p_ptr,
+    g_ptr,
+    m_ptr,
+    v_ptr,
+    coef_ptr,
+    alive_ptr,
+    update_sq_ptr,
+    param_sq_ptr,
+    N,
+    P,
+    BLOCK: tl.constexpr,
+):
+    row = tl.program_id(1)
+    # this run's coefficients, rows (one_minus_beta1, one_minus_beta2, step, eps_hat, decay)
+    c1 = tl.load(coef_ptr + row)
+    c2 = tl.load(coef_ptr + N + row)
+    step = tl.load(coef_ptr + 2 * N + row)
+    eps_hat = tl.load(coef_ptr + 3 * N + row)
+    decay = tl.load(coef_ptr + 4 * N + row)
+    a = tl.load(alive_ptr + row)
+    cols = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    mask = cols < P
+    offs = row.to(tl.int64) * P + cols  # int64: N * P may pass 2**31
+    p = tl.load(p_ptr + offs, mask=mask, other=0.0)
+    g = tl.load(g_ptr + offs, mask=mask, other=0.0)
+    m = _lerp(tl.load(m_ptr + offs, mask=mask, other=0.0), g, c1)
+    v = _lerp(tl.load(v_ptr + offs, mask=mask, other=0.0), g * g, c2)
+    tl.store(m_ptr + offs, m, mask=mask)
+    tl.store(v_ptr + offs, v, mask=mask)
+    # IEEE sqrt and division, as torch: tl.sqrt and `/` may be approximate on GPUs
+    u = tl.div_rn(m, tl.sqrt_rn(v) + eps_hat)
+    delta = p * (-decay * a) + u * (-step * a)
+    _apply_update(p_ptr, p, delta, offs, mask, row, update_sq_ptr, param_sq_ptr)
+
+
+@triton.jit
+def _sgd_kernel(
+    p_ptr,
+    g_ptr,
+    buf_ptr,
+    coef_ptr,
+    alive_ptr,
+    update_sq_ptr,
+    param_sq_ptr,
+    N,
+    P,
+    NESTEROV: tl.constexpr,
+    BLOCK: tl.constexpr,
+):
+    row = tl.program_id(1)
+    # this run's coefficients, rows (lr, momentum, decay)
+    lr = tl.load(coef_ptr + row)
+    mu = tl.load(coef_ptr + N + row)
+    decay = tl.load(coef_ptr + 2 * N + row)
+    a = tl.load(alive_ptr + row)
+    cols = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    mask = cols < P
+    offs = row.to(tl.int64) * P + cols  # int64: N * P may pass 2**31
+    p = tl.load(p_ptr + offs, mask=mask, other=0.0)
+    g = tl.load(g_ptr + offs, mask=mask, other=0.0)
+    buf = mu * tl.load(buf_ptr + offs, mask=mask, other=0.0) + g
+    tl.store(buf_ptr + offs, buf, mask=mask)
+    if NESTEROV:
+        d = g + mu * buf
+    else:
+        d = buf
+    delta = p * (-decay * a) + d * (-lr * a)
+    _apply_update(p_ptr, p, delta, offs, mask, row, update_sq_ptr, param_sq_ptr)
+
+
+@triton.jit
+def _lion_kernel(
+    p_ptr,
+    g_ptr,
+    m_ptr,
+    coef_ptr,
+    alive_ptr,
+    update_sq_ptr,
+    param_sq_ptr,
+    N,
+    P,
+    BLOCK: tl.constexpr,
+):
+    row = tl.program_id(1)
+    # this run's coefficients, rows (lr, one_minus_beta1, one_minus_beta2, decay)
+    lr = tl.load(coef_ptr + row)
+    c1 = tl.load(coef_ptr + N + row)
+    c2 = tl.load(coef_ptr + 2 * N + row)
+    decay = tl.load(coef_ptr + 3 * N + row)
+    a = tl.load(alive_ptr + row)
+    cols = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    mask = cols < P
+    offs = row.to(tl.int64) * P + cols  # int64: N * P may pass 2**31
+    p = tl.load(p_ptr + offs, mask=mask, other=0.0)
+    g = tl.load(g_ptr + offs, mask=mask, other=0.0)
+    m = tl.load(m_ptr + offs, mask=mask, other=0.0)
+    # Chen et al. 2023, Algorithm 1: the sign of the beta1 interpolation, then the beta2 update
+    c = _lerp(m, g, c1)
+    tl.store(m_ptr + offs, _lerp(m, g, c2), mask=mask)
+    delta = p * (-decay * a) + _sign(c) * (-lr * a)
+    _apply_update(p_ptr, p, delta, offs, mask, row, update_sq_ptr, param_sq_ptr)
+
+
+def _tuned(kernel, written: list[str]):
+    # restore_value: autotuning launches the kernel once per config; put back what it writes.
+    return triton.autotune(configs=_CONFIGS, key=["N", "P"], restore_value=written)(kernel)
+
+
+_OUT = ["update_sq_ptr", "param_sq_ptr"]
+_adamw_tuned = _tuned(_adamw_kernel, ["p_ptr", "m_ptr", "v_ptr", *_OUT])
+_sgd_tuned = _tuned(_sgd_kernel, ["p_ptr", "buf_ptr", *_OUT])
+_lion_tuned = _tuned(_lion_kernel, ["p_ptr", "m_ptr", *_OUT])
+
+
+def _launch(op: str, tuned, p: torch.Tensor, *args, **meta) -> None:
+    """Launch ``tuned`` over the ``(column block, run)`` grid of ``p``, on ``p``'s device."""
+    if not _INTERPRET and p.device.type == "cpu":
+        raise ValueError(
+            f"{op}: p is on {p.device}; compiled Triton kernels need a GPU tensor "
+            "(set TRITON_INTERPRET=1 before importing to run on the CPU, or use the "
+            "*_step_reference functions)"
+        )
+    n, size = p.shape
+    if n == 0 or size == 0:
+        return
+
+    def grid(cfg):
+        return (triton.cdiv(size, cfg["BLOCK"]), n)
+
+    if _INTERPRET:
+        # The interpreter runs the kernel in numpy, which warns on the inf - inf and 0 / 0 that
+        # frozen runs produce by design; the compiled kernel (and torch) stay silent.
+        guard = np.errstate(invalid="ignore", divide="ignore", over="ignore")
+    elif p.device.type == "cuda":
+        # Triton launches on the current CUDA device; make it p's.
+        guard = torch.cuda.device(p.device)
+    else:
+        guard = contextlib.nullcontext()
+    with guard:
+        tuned[grid](p, *args, n, size, **meta)
+
+
+def fused_adamw_step(
+    p: torch.Tensor,
+    g: torch.Tensor,
+    m: torch.Tensor,
+    v: torch.Tensor,
+    coef: torch.Tensor,
+    alive: torch.Tensor,
+    update_sq: torch.Tensor,
+    param_sq: torch.Tensor,
+) -> None:
+    """One AdamW step (Loshchilov & Hutter 2019) for ``N`` runs in one kernel launch.
+
+    Same arguments, math and in-place contract as
+    :func:`~workbench.kernels.reference.adamw_step_reference`.
+
+    Parameters
+    ----------
+    p, g, m, v : torch.Tensor
+        ``[N, P]`` float32 parameters, gradient, first and second moment; ``p``, ``m`` and
+        ``v`` are updated in place.
+    coef : torch.Tensor
+        ``[5, N]`` float32 rows ``(one_minus_beta1, one_minus_beta2, step, eps_hat, decay)``.
+    alive : torch.Tensor
+        ``[N]`` float32, 1.0 for live runs and 0.0 for frozen runs (zero update).
+    update_sq, param_sq : torch.Tensor
+        ``[N]`` float32; each run's sum of ``delta**2`` and of the new ``p**2`` is added.
+
+    Raises
+    ------
+    ValueError
+        If a tensor has the wrong shape, dtype, layout or device.
+
+    Examples
+    --------
+    >>> import torch
+    >>> dev = "cuda" if torch.cuda.is_available() else "cpu"  # CPU needs TRITON_INTERPRET=1
+    >>> p, g = torch.ones(2, 3, device=dev), torch.full((2, 3), 0.5, device=dev)
+    >>> m, v = torch.zeros_like(p), torch.zeros_like(p)
+    >>> lr, b1, b2, eps, wd = 0.01, 0.9, 0.999, 1e-8, 0.0  # step t = 1: 1 - prod b = 1 - b
+    >>> c = [1 - b1, 1 - b2, lr / (1 - b1) * (1 - b2) ** 0.5, eps * (1 - b2) ** 0.5, lr * wd]
+    >>> coef = torch.tensor(c, device=dev)[:, None].expand(5, 2)  # same for both runs
+    >>> usq, psq = torch.zeros(2, device=dev), torch.zeros(2, device=dev)
+    >>> alive = torch.tensor([1.0, 0.0], device=dev)
+    >>> fused_adamw_step(p, g, m, v, coef.contiguous(), alive, usq, psq)
+    >>> p[:, 0].cpu()  # the first step of Adam moves by lr * sign(g); the frozen run stays put
+    tensor([0.9900, 1.0000])
+    """
+    check_step_args(
+        "fused_adamw_step", p, {"g": g, "m": m, "v": v}, coef, 5, alive, update_sq, param_sq
+    )
+    _launch("fused_adamw_step", _adamw_tuned, p, g, m, v, coef, alive, update_sq, param_sq)
+
+
+def fused_sgd_step(
+    p: torch.Tensor,
+    g: torch.Tensor,
+    buf: torch.Tensor,
+    coef: torch.Tensor,
+    alive: torch.Tensor,
+    update_sq: torch.Tensor,
+    param_sq: torch.Tensor,
+    *,
+    nesterov: bool,
+) -> None:
+    """One step of SGD with (optionally Nesterov) momentum for ``N`` runs in one launch.
+
+    Same arguments, math and in-place contract as
+    :func:`~workbench.kernels.reference.sgd_step_reference`; ``nesterov`` picks one of two
+    compiled kernels.
+
+    Parameters
+    ----------
+    p, g, buf : torch.Tensor
+        ``[N, P]`` float32 parameters, gradient and momentum buffer; ``p`` and ``buf`` are
+        updated in place.
+    coef : torch.Tensor
+        ``[3, N]`` float32 rows ``(lr, momentum, decay)``.
+    alive : torch.Tensor
+        ``[N]`` float32, 1.0 for live runs and 0.0 for frozen runs (zero update).
+    update_sq, param_sq : torch.Tensor
+        ``[N]`` float32; each run's sum of ``delta**2`` and of the new ``p**2`` is added.
+    nesterov : bool
+        Use the look-ahead direction ``g + momentum * buf`` instead of ``buf``.
+
+    Raises
+    ------
+    ValueError
+        If a tensor has the wrong shape, dtype, layout or device, or ``nesterov`` is not a bool.
+
+    Examples
+    --------
+    >>> import torch
+    >>> dev = "cuda" if torch.cuda.is_available() else "cpu"  # CPU needs TRITON_INTERPRET=1
+    >>> p, g = torch.ones(1, 2, device=dev), torch.ones(1, 2, device=dev)
+    >>> buf = torch.zeros(1, 2, device=dev)
+    >>> coef = torch.tensor([[0.1], [0.9], [0.0]], device=dev)
+    >>> usq, psq = torch.zeros(1, device=dev), torch.zeros(1, device=dev)
+    >>> fused_sgd_step(p, g, buf, coef, torch.ones(1, device=dev), usq, psq, nesterov=False)
+    >>> p.cpu(), usq.cpu()
+    (tensor([[0.9000, 0.9000]]), tensor([0.0200]))
+    """
+    if not isinstance(nesterov, bool):
+        raise ValueError(f"fused_sgd_step: nesterov={nesterov!r} must be True or False")
+    check_step_args("fused_sgd_step", p, {"g": g, "buf": buf}, coef, 3, alive, update_sq, param_sq)
+    _launch(
+        "fused_sgd_step", _sgd_tuned, p, g, buf, coef, alive, update_sq, param_sq, NESTEROV=nesterov
+    )
+
+
+def fused_lion_step(
+    p: torch.Tensor,
+    g: torch.Tensor,
+    m: torch.Tensor,
+    coef: torch.Tensor,
+    alive: torch.Tensor,
+    update_sq: torch.Tensor,
+    param_sq: torch.Tensor,
+) -> None:
+    """One Lion step (Chen et al. 2023) for ``N`` runs in one kernel launch.
+
+    Same arguments, math and in-place contract as
+    :func:`~workbench.kernels.reference.lion_step_reference`.
+
+    Parameters
+    ----------
+    p, g, m : torch.Tensor
+        ``[N, P]`` float32 parameters, gradient and momentum; ``p`` and ``m`` are updated in
+        place.
+    coef : torch.Tensor
+        ``[4, N]`` float32 rows ``(lr, one_minus_beta1, one_minus_beta2, decay)``.
+    alive : torch.Tensor
+        ``[N]`` float32, 1.0 for live runs and 0.0 for frozen runs (zero update).
+    update_sq, param_sq : torch.Tensor
+        ``[N]`` float32; each run's sum of ``delta**2`` and of the new ``p**2`` is added.
+
+    Raises
+    ------
+    ValueError
+        If a tensor has the wrong shape, dtype, layout or device.
+
+    Examples
+    --------
+    >>> import torch
+    >>> dev = "cuda" if torch.cuda.is_available() else "cpu"  # CPU needs TRITON_INTERPRET=1
+    >>> p, m = torch.zeros(1, 3, device=dev), torch.zeros(1, 3, device=dev)
+    >>> g = torch.tensor([[2.0, -0.1, 0.0]], device=dev)
+    >>> coef = torch.tensor([[0.01], [0.1], [0.01], [0.0]], device=dev)
+    >>> usq, psq = torch.zeros(1, device=dev), torch.zeros(1, device=dev)
+    >>> fused_lion_step(p, g, m, coef, torch.ones(1, device=dev), usq, psq)
+    >>> p.cpu()
+    tensor([[-0.0100,  0.0100,  0.0000]])
+    """
+    check_step_args("fused_lion_step", p, {"g": g, "m": m}, coef, 4, alive, update_sq, param_sq)
+    _launch("fused_lion_step", _lion_tuned, p, g, m, coef, alive, update_sq, param_sq)
