@@ -3,6 +3,7 @@
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 import workbench as wb
@@ -64,3 +65,13 @@ def test_console_script_unknown_command_exits_2():
         [sys.executable, "-m", "workbench.cli", "fly"], capture_output=True, text=True
     )
     assert proc.returncode == 2 and "invalid choice" in proc.stderr
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_every_preset_runs_at_a_tiny_size(name):
+    knobs = PRESETS[name].knobs
+    small = {"steps": 12, "seeds": 1}
+    small.update({k: 2 for k in ("warmup",) if k in knobs})
+    specs = PRESETS[name].specs(**small)
+    ds = wb.run(specs)
+    assert ds.sizes["step"] == 12 and np.isfinite(ds.train_loss.values).all()

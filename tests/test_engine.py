@@ -170,3 +170,30 @@ def test_stream_yields_chunks_and_validates_first():
 
 def test_run_uses_cuda_when_available():
     assert wb.default_device().type == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_cuda_graph_replay_gives_the_eager_results(device):
+    specs = [
+        _mnist_spec(wb.AdamW(lr=schedules.cosine(peak=3e-3, steps=STEPS, warmup=4)), seed=s)
+        for s in range(3)
+    ] + [_mnist_spec(wb.AdamW(lr=1e30), seed=3)]  # one diverges, inside the graph
+    graph = Bucket(specs, device=device, cuda_graph="auto")
+    eager = Bucket(specs, device=device, cuda_graph=False)
+    assert graph.use_graph == (device == "cuda") and not eager.use_graph
+    a, b = graph.advance(STEPS), eager.advance(STEPS)
+    for k in a.metrics:
+        np.testing.assert_array_equal(a.metrics[k], b.metrics[k])
+    np.testing.assert_array_equal(a.diverged_step, b.diverged_step)
+    assert a.diverged_step[3] >= 0
+    assert torch.equal(graph.model.flat, eager.model.flat)
+
+
+def test_long_chunks_are_split_at_the_ring_size():
+    from workbench.bucket import RING
+
+    spec = wb.set_path(_mnist_spec(wb.SGD(lr=0.05)), "steps", RING + 20)
+    chunks = list(wb.stream([spec], chunk_steps=10**6))
+    assert [(c.start, c.stop) for c in chunks] == [(0, RING), (RING, RING + 20)]
+    ds = wb.run([spec], chunk_steps=10**6)
+    assert np.isfinite(ds.train_loss.values).all() and ds.sizes["step"] == RING + 20

@@ -12,8 +12,8 @@ from typing import Any
 
 from . import schedules
 from .data import data_spec
-from .models import MLP
-from .optim import SGD, AdamW
+from .models import MLP, Transformer
+from .optim import SGD, AdamW, Lion, Muon
 from .spec import RunSpec, grid
 
 __all__ = ["Preset", "PRESETS", "get_preset"]
@@ -126,6 +126,44 @@ def _sgd_momentum(*, steps, lr, momenta, seeds):
     return grid(base, {"optimizer.momentum": momenta, "seed": range(seeds)})
 
 
+def _bigram(vocab: int, context: int):
+    """A random bigram language and a tiny transformer that reads it."""
+    data = data_spec(
+        "markov", vocab=vocab, context=context, n_train=2048, n_test=256, temperature=0.5
+    )
+    return data, Transformer(layers=2, width=64, heads=4, context=context)
+
+
+def _bigram_lr(*, steps, peaks, seeds, warmup, vocab):
+    data, model = _bigram(vocab, 32)
+    base = RunSpec(
+        data=data,
+        model=model,
+        optimizer=AdamW(lr=schedules.cosine(peak=peaks[0], steps=steps, warmup=warmup)),
+        steps=steps,
+        batch_size=32,
+        eval_every=max(1, steps // 25),
+    )
+    return grid(base, {"optimizer.lr.peak": peaks, "seed": range(seeds)})
+
+
+def _optimizers(*, steps, seeds, adamw_lr, lion_lr, muon_lr, warmup, vocab):
+    data, model = _bigram(vocab, 32)
+
+    def lr(peak: float):
+        return schedules.cosine(peak=peak, steps=steps, warmup=warmup)
+
+    optimizers = [
+        AdamW(lr=lr(adamw_lr), weight_decay=0.01),
+        Lion(lr=lr(lion_lr), weight_decay=0.1),
+        Muon(lr=lr(muon_lr), adam_lr=lr(adamw_lr)),
+    ]
+    base = RunSpec(
+        data=data, model=model, steps=steps, batch_size=32, eval_every=max(1, steps // 25)
+    )
+    return grid(base, {"optimizer": optimizers, "seed": range(seeds)})
+
+
 PRESETS: dict[str, Preset] = {
     p.name: p
     for p in [
@@ -165,6 +203,32 @@ PRESETS: dict[str, Preset] = {
                 "seeds": Knob(3, "seeds per momentum", 1, 64),
             },
             _sgd_momentum,
+        ),
+        Preset(
+            "bigram-lr",
+            "peak-LR sweep of a 2-layer transformer on a random bigram language (AdamW, cosine)",
+            {
+                "steps": Knob(400, "optimizer steps", 10),
+                "peaks": Knob([1e-3, 3e-3, 1e-2], "peak learning rates", 0.0),
+                "seeds": Knob(2, "seeds per peak", 1, 64),
+                "warmup": Knob(40, "warmup steps", 0),
+                "vocab": Knob(32, "tokens in the language", 2, 2048),
+            },
+            _bigram_lr,
+        ),
+        Preset(
+            "optimizers",
+            "AdamW vs Lion vs Muon on the bigram transformer, each at its usual learning rate",
+            {
+                "steps": Knob(400, "optimizer steps", 10),
+                "seeds": Knob(2, "seeds per optimizer", 1, 64),
+                "adamw_lr": Knob(3e-3, "AdamW peak LR (also Muon's AdamW part)", 0.0),
+                "lion_lr": Knob(3e-4, "Lion peak LR (Lion wants 3-10x less than AdamW)", 0.0),
+                "muon_lr": Knob(0.02, "Muon peak LR for the hidden matrices", 0.0),
+                "warmup": Knob(40, "warmup steps", 0),
+                "vocab": Knob(32, "tokens in the language", 2, 2048),
+            },
+            _optimizers,
         ),
     ]
 }

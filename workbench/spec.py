@@ -341,6 +341,8 @@ def run_labels(specs: Iterable[RunSpec], *, exclude: Iterable[str] = ()) -> list
     specs = list(specs)
     vary = {k: v for k, v in varying(specs).items() if k not in set(exclude)}
     kinds = {k[: -len(".kind")] for k in vary if k.endswith(".kind")}
+    # a unit inside another (Muon's adam_lr schedule inside a varying optimizer) is named by it
+    kinds = {u for u in kinds if not any(u.startswith(o + ".") for o in kinds)}
     labels = []
     for i in range(len(specs)):
         parts: list[str] = []
@@ -348,7 +350,8 @@ def run_labels(specs: Iterable[RunSpec], *, exclude: Iterable[str] = ()) -> list
             name = unit.split(".", 1)[-1]
             kind = vary[f"{unit}.kind"][i]
             if kind is None:  # a plain number where other runs have a schedule
-                parts.append(f"{name}={_fmt(vary[unit][i])}")
+                if vary.get(unit, [None] * len(specs))[i] is not None:
+                    parts.append(f"{name}={_fmt(vary[unit][i])}")
                 continue
             same = [j for j in range(len(specs)) if vary[f"{unit}.kind"][j] == kind]
             args = [
@@ -357,6 +360,7 @@ def run_labels(specs: Iterable[RunSpec], *, exclude: Iterable[str] = ()) -> list
                 if k.startswith(unit + ".")
                 and k != f"{unit}.kind"
                 and v[i] is not None
+                and not k.endswith(".kind")
                 and len({repr(v[j]) for j in same}) > 1
             ]
             parts.append(f"{name}={kind}" + (f"({', '.join(args)})" if args else ""))

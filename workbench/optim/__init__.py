@@ -13,23 +13,35 @@ both with identical gradients and check they agree.
 from .adamw import AdamW, StackedAdamW, adamw_coefficients
 from .base import Hyper, OptimizerSpec, finish_step, use_kernels
 from .lion import Lion, StackedLion, lion_reference_step
+from .muon import (
+    Muon,
+    StackedMuon,
+    muon_reference_step,
+    orthogonalize,
+    orthogonalize_reference,
+)
 from .sgd import SGD, StackedSGD, sgd_reference_step
 
-OPTIMIZERS: dict[str, type] = {"AdamW": AdamW, "SGD": SGD, "Lion": Lion}
+OPTIMIZERS: dict[str, type] = {"AdamW": AdamW, "SGD": SGD, "Lion": Lion, "Muon": Muon}
 
 __all__ = [
     "AdamW",
     "Hyper",
     "Lion",
+    "Muon",
     "OPTIMIZERS",
     "OptimizerSpec",
     "SGD",
     "StackedAdamW",
     "StackedLion",
+    "StackedMuon",
     "StackedSGD",
     "adamw_coefficients",
     "finish_step",
     "lion_reference_step",
+    "muon_reference_step",
+    "orthogonalize",
+    "orthogonalize_reference",
     "sgd_reference_step",
     "use_kernels",
 ]

@@ -1,0 +1,316 @@
+"""One lockstep bucket: specs of equal shapes trained as one stacked model.
+
+Each step is a fixed sequence of device operations that reads the step number from a device
+tensor: the batch comes from a per-epoch order buffer, the hyperparameters from precomputed
+coefficient tables, and the metrics go into a device ring buffer. Nothing in a step copies to the
+host, and because its shapes and addresses never change, on CUDA the whole step (forward,
+backward, optimizer, bookkeeping) can be captured once in a CUDA graph and replayed, which removes
+the launch overhead that dominates small sweeps. The host copies the ring buffer out once per
+chunk.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from . import data as _data
+from .models import StackedModel
+from .spec import RunSpec
+
+__all__ = ["Bucket", "Chunk", "default_device", "epoch_order"]
+
+# Metrics recorded every step (units go into the Dataset attrs).
+STEP_METRICS = ("train_loss", "grad_norm", "update_norm", "param_norm")
+EVAL_METRICS = ("eval_loss", "eval_acc")
+RING = 256  # steps of metrics the device ring buffer holds; chunks longer than this are split
+_WARMUP = 3  # eager steps before a CUDA graph is captured
+
+
+def default_device() -> torch.device:
+    """CUDA when available, otherwise CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+# -- per-run data order ------------------------------------------------------------------------
+
+_M64 = (1 << 64) - 1
+
+
+def _to_i64(c: int) -> int:
+    return c - (1 << 64) if c >= 1 << 63 else c
+
+
+_K1, _K2, _K3 = (
+    _to_i64(0xBF58476D1CE4E5B9),
+    _to_i64(0x94D049BB133111EB),
+    _to_i64(0x9E3779B97F4A7C15),
+)
+
+
+def _mix(x: torch.Tensor) -> torch.Tensor:
+    """splitmix64's finalizer on int64 tensors (wrapping multiply, logical shifts)."""
+    x = x ^ ((x >> 30) & ((1 << 34) - 1))
+    x = x * _K1
+    x = x ^ ((x >> 27) & ((1 << 37) - 1))
+    x = x * _K2
+    return x ^ ((x >> 31) & ((1 << 33) - 1))
+
+
+def epoch_order(seeds: torch.Tensor, epoch: int, n: int) -> torch.Tensor:
+    """The order in which each run visits the ``n`` training examples in ``epoch``.
+
+    Each row depends only on that run's seed and the epoch (a counter-based hash, sorted), so a
+    run sees the same batches alone or in any bucket, on any device.
+
+    Examples
+    --------
+    >>> a = epoch_order(torch.tensor([0, 1]), 0, 5)
+    >>> sorted(a[0].tolist())
+    [0, 1, 2, 3, 4]
+    >>> bool(torch.equal(a[1], epoch_order(torch.tensor([1]), 0, 5)[0]))
+    True
+    """
+    base = _mix(_mix(seeds.to(torch.int64) * _K3 + 0x632BE5AB) + epoch)  # (N,)
+    idx = torch.arange(n, device=seeds.device, dtype=torch.int64)
+    keys = _mix(base[:, None] + idx[None, :] * _K3)  # (N, n)
+    return torch.argsort(keys, dim=1, stable=True)
+
+
+# -- buckets -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Chunk:
+    """Metrics of one bucket over the steps ``[start, stop)``.
+
+    ``metrics`` maps each per-step metric and each hyperparameter actually used to an array
+    ``[n_runs, stop - start]``; ``evals`` maps ``eval_loss``/``eval_acc`` to ``[n_runs, k]`` at
+    ``eval_steps`` (steps counted as updates done, so step 0 is the initial model). A model's
+    per-layer statistics (the transformer's ``attn_logit_max``) are ``[n_runs, steps, layers]``.
+    """
+
+    bucket: int
+    runs: list[int]
+    start: int
+    stop: int
+    total: int
+    metrics: dict[str, np.ndarray]
+    eval_steps: np.ndarray
+    evals: dict[str, np.ndarray]
+    diverged_step: np.ndarray
+    seconds: float = 0.0
+
+    @property
+    def done(self) -> bool:
+        return self.stop >= self.total
+
+
+class Bucket:
+    """Training state of specs that share one lockstep model.
+
+    Parameters
+    ----------
+    specs
+        Specs with equal :meth:`~workbench.spec.RunSpec.bucket_key`.
+    runs
+        Their positions in the caller's list (carried into each :class:`Chunk`).
+    device
+        Where to train.
+    index
+        The bucket's number (carried into each :class:`Chunk`).
+    kernels
+        ``"auto"`` (fused Triton optimizer steps on CUDA, torch elsewhere), ``"triton"`` or
+        ``"torch"`` to force either path.
+    cuda_graph
+        Capture the step in a CUDA graph and replay it (``"auto"``: on CUDA). The graph runs
+        exactly the kernels of the eager step, so results are the same.
+    """
+
+    def __init__(
+        self,
+        specs: Sequence[RunSpec],
+        *,
+        runs: Sequence[int] | None = None,
+        device: torch.device | str | None = None,
+        index: int = 0,
+        kernels: str = "auto",
+        cuda_graph: bool | str = "auto",
+    ) -> None:
+        keys = {s.bucket_key() for s in specs}
+        if len(keys) != 1:
+            raise ValueError(f"Bucket: specs must share one bucket key, got {len(keys)} kinds")
+        if cuda_graph not in (True, False, "auto"):
+            raise ValueError(f"Bucket: cuda_graph={cuda_graph!r} must be True, False or 'auto'")
+        self.specs = list(specs)
+        self.runs = list(runs) if runs is not None else list(range(len(specs)))
+        self.index = index
+        self.device = torch.device(device) if device is not None else default_device()
+        self.use_graph = self.device.type == "cuda" and cuda_graph in (True, "auto")
+        s0 = self.specs[0]
+        self.steps, self.batch_size, self.eval_every = s0.steps, s0.batch_size, s0.eval_every
+        d = _data.load(s0.data)
+        self.x_train = s0.model.prepare(d, d.x_train).to(self.device)
+        self.y_train = d.y_train.to(self.device)
+        self.x_test = s0.model.prepare(d, d.x_test).to(self.device)
+        self.y_test = d.y_test.to(self.device)
+        self.seeds = torch.tensor([s.seed for s in self.specs], device=self.device)
+        in_dim, out_dim = s0.model.dims(_data.info(s0.data))
+        self.model = StackedModel(
+            s0.model,
+            in_dim=in_dim,
+            out_dim=out_dim,
+            seeds=[s.seed for s in self.specs],
+            device=self.device,
+        )
+        self.opt = s0.optimizer.build(self.model.flat, self.model.layout, kernels=kernels)
+        self.hyper_names = s0.optimizer.hyperparameters
+        # (K, N, T) float64: each hyperparameter of each run at each step, as the specs schedule
+        # it (what the Dataset records); and (T, C, N, 1) float32: the optimizer's per-step
+        # coefficients derived from them in float64, so one index per step gives every run's
+        # coefficients as [N, 1] columns.
+        per_run = [s.optimizer.tables(self.steps) for s in self.specs]
+        self.tables = torch.stack(
+            [torch.stack([t[h] for t in per_run]) for h in self.hyper_names]
+        ).to(self.device)
+        self._refresh_coefficients()
+        n = len(self.specs)
+        self.alive = torch.ones(n, 1, dtype=torch.bool, device=self.device)
+        self.diverged_step = torch.full((n,), -1, device=self.device)
+        self.step = 0
+        # static buffers the step reads and writes (fixed addresses, for graph replay)
+        self._t = torch.zeros((), dtype=torch.int64, device=self.device)  # the step on device
+        self._per_epoch = self.x_train.shape[0] // self.batch_size
+        self._cols = torch.arange(self.batch_size, device=self.device)
+        self._order = torch.empty(n, self.x_train.shape[0], dtype=torch.int64, device=self.device)
+        self._epoch = -1
+        self._ring = torch.zeros(RING, len(STEP_METRICS), n, device=self.device)
+        self._layer_ring: torch.Tensor | None = None  # (RING, N, L) once a step reports layers
+        self._graph: torch.cuda.CUDAGraph | None = None
+        self._warm = 0  # eager warm-up steps taken before capture
+
+    def _refresh_coefficients(self) -> None:
+        h = {k: self.tables[i].T for i, k in enumerate(self.hyper_names)}  # (T, N) each
+        coef = self.specs[0].optimizer.coefficients(h)  # (T, C, N) float64
+        self.coef = coef[..., None].to(torch.float32).contiguous()
+
+    @property
+    def n_runs(self) -> int:
+        return len(self.specs)
+
+    @property
+    def done(self) -> bool:
+        return self.step >= self.steps
+
+    def _step(self) -> None:
+        """One training step of every run, reading the step number from the device."""
+        t = self._t
+        cols = (t % self._per_epoch) * self.batch_size + self._cols  # (B,)
+        idx = self._order.index_select(1, cols).reshape(-1)  # (N*B,)
+        n, b = self.n_runs, self.batch_size
+        # index_select is several times faster than x[idx] on CPU
+        x = self.x_train.index_select(0, idx).view(n, b, *self.x_train.shape[1:])
+        y = self.y_train.index_select(0, idx).view(n, b, *self.y_train.shape[1:])
+        stats: dict[str, list] = {}
+        loss = self.model.loss_and_grad(x, y, stats)  # (N,), fills grad (N, P)
+        grad = self.model.grad
+        gnorm = torch.linalg.vector_norm(grad, dim=1)
+        ok = torch.isfinite(loss) & torch.isfinite(gnorm)
+        self.diverged_step.copy_(torch.where(self.alive[:, 0] & ~ok, t, self.diverged_step))
+        self.alive &= ok[:, None]
+        c = self.coef.index_select(0, t).squeeze(0)  # (C, N, 1)
+        unorm, pnorm = self.opt.step(self.model.flat, grad, c, self.alive)
+        slot = (t % RING).view(1)
+        self._ring.index_copy_(0, slot, torch.stack([loss, gnorm, unorm, pnorm])[None])
+        if "attn_logit_max" in stats:  # per-layer statistics of the model family
+            layers = torch.stack(stats["attn_logit_max"], 1)  # (N, L)
+            if self._layer_ring is None:
+                self._layer_ring = torch.zeros(RING, *layers.shape, device=self.device)
+            self._layer_ring.index_copy_(0, slot, layers[None])
+        t += 1
+
+    def _capture(self) -> None:
+        """Record :meth:`_step` in a CUDA graph; recording runs nothing, replay runs it all.
+
+        Called after a few eager steps on a side stream (the warm-up CUDA graphs need: they
+        select cuBLAS and Triton-autotune choices and allocate every buffer the step uses).
+        """
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            self._step()
+        self._graph = graph
+
+    def _warm_step(self) -> None:
+        """An eager step on a side stream; after ``_WARMUP`` of them the step is captured."""
+        side = torch.cuda.Stream(self.device)
+        side.wait_stream(torch.cuda.current_stream(self.device))
+        with torch.cuda.stream(side):
+            self._step()
+        torch.cuda.current_stream(self.device).wait_stream(side)
+        self._warm += 1
+        if self._warm == _WARMUP:
+            self._capture()
+
+    def _evaluate(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.model.evaluate(self.x_test, self.y_test)
+
+    def advance(self, n_steps: int) -> Chunk:
+        """Train up to ``n_steps`` more steps and return their metrics (one host sync).
+
+        A chunk holds at most ``RING`` steps; ask again for more.
+        """
+        t0, start = time.perf_counter(), self.step
+        stop = min(self.steps, start + max(1, min(int(n_steps), RING)))
+        ev_steps: list[int] = []
+        ev: dict[str, list[torch.Tensor]] = {k: [] for k in EVAL_METRICS}
+        if start == 0:
+            ev_steps.append(0)
+            for k, v in zip(EVAL_METRICS, self._evaluate(), strict=True):
+                ev[k].append(v)
+        for t in range(start, stop):
+            epoch = t // self._per_epoch
+            if epoch != self._epoch:  # a new data order, outside the (captured) step
+                self._order.copy_(epoch_order(self.seeds, epoch, self.x_train.shape[0]))
+                self._epoch = epoch
+            if self._graph is not None:
+                self._graph.replay()
+            elif self.use_graph:
+                self._warm_step()
+            else:
+                self._step()
+            done = t + 1
+            if done % self.eval_every == 0 or done == self.steps:
+                ev_steps.append(done)
+                for k, v in zip(EVAL_METRICS, self._evaluate(), strict=True):
+                    ev[k].append(v)
+        self.step = stop
+        # The one host sync of the chunk.
+        slots = torch.arange(start, stop, device=self.device) % RING
+        ring = self._ring.index_select(0, slots).permute(1, 2, 0).cpu().numpy()  # (4, N, steps)
+        metrics = dict(zip(STEP_METRICS, ring, strict=True))
+        if self._layer_ring is not None:
+            layers = self._layer_ring.index_select(0, slots).permute(1, 0, 2)  # (N, steps, L)
+            metrics["attn_logit_max"] = layers.cpu().numpy()
+        hyper = self.tables[:, :, start:stop].to(torch.float32).cpu().numpy()  # (K, N, steps)
+        for i, h in enumerate(self.hyper_names):
+            metrics[h] = hyper[i]
+        evals = {
+            k: (torch.stack(ev[k], 1).cpu().numpy() if ev_steps else np.zeros((self.n_runs, 0)))
+            for k in EVAL_METRICS
+        }
+        return Chunk(
+            bucket=self.index,
+            runs=self.runs,
+            start=start,
+            stop=stop,
+            total=self.steps,
+            metrics=metrics,
+            eval_steps=np.asarray(ev_steps, dtype=np.int64),
+            evals=evals,
+            diverged_step=self.diverged_step.cpu().numpy(),
+            seconds=time.perf_counter() - t0,
+        )
