@@ -1,24 +1,38 @@
 """Benchmark: N small runs trained one by one, with vmap, and with the lockstep engine.
 
-Workload W1: an MLP 40-100-100-10 (``MLP(hidden=(100, 100))``, P = 15,210 parameters) on
-mnist1d, batch 128, AdamW (weight decay 0.01) with a per-run cosine learning-rate schedule whose
-peaks are log-spaced over [1e-4, 1e-2] across the runs. Run ``i`` has seed ``i`` and visits the
-data in ``epoch_order`` (the engine's per-run order), so all three methods train the same runs on
-the same batches with the same learning rates; after the warm-up their losses must agree to float
-rounding (checked; later they drift apart, as rounding differences grow in training).
+Workloads (``--workload``):
 
-The three ways of training N runs:
+W1 (default): an MLP 40-100-100-10 (``MLP(hidden=(100, 100))``, P = 15,210 parameters) on
+    mnist1d, batch 128, AdamW (weight decay 0.01) with a per-run cosine learning-rate schedule
+    whose peaks are log-spaced over [1e-4, 1e-2] across the runs.
+T1: a transformer, ``Transformer(layers=2, width=128, heads=4, context=64)`` (P = 421,376), on
+    a markov language (vocab 64, 2048 training sequences of 64 tokens; next-token loss at every
+    position), batch 32, AdamW (weight decay 0.01), per-run cosine peaks log-spaced over
+    [1e-4, 3e-3]. Matmuls in float32 on both sides (torch's default: no TF32).
 
-(a) ``sequential`` -- what one writes without the workbench: a loop over N ``nn.Sequential``
-    models (:meth:`MLP.reference`), each with its own ``torch.optim.AdamW`` (torch defaults; the
-    per-step learning rate is set in ``param_groups``), trained one after another.
-(b) ``vmap`` -- ``torch.func``: the N reference models stacked with ``stack_module_state``, the
-    per-run gradients from ``vmap(grad_and_value(functional_call(...)))``, and a hand-written
-    AdamW over the stacked parameter tensors (``torch._foreach_*`` and in-place tensor ops, the
-    per-run learning rate broadcast as an ``[N, 1, ...]`` column; no Python loop over runs).
+Run ``i`` has seed ``i`` and visits the data in ``epoch_order`` (the engine's per-run order), so
+all methods train the same runs on the same batches with the same learning rates; after the
+warm-up their losses must agree to float rounding (checked; later they drift apart, as rounding
+differences grow in training).
+
+The ways of training N runs:
+
+(a) ``sequential`` -- what one writes without the workbench: a loop over N single-run models
+    (``arch.reference``: ``nn.Sequential`` for W1, ``TransformerReference`` for T1), each with its
+    own ``torch.optim.AdamW`` (torch defaults; the per-step learning rate is set in
+    ``param_groups``), trained one after another.
+(b) ``vmap`` (W1 only) -- ``torch.func``: the N reference models stacked with
+    ``stack_module_state``, the per-run gradients from ``vmap(grad_and_value(functional_call(
+    ...)))``, and a hand-written AdamW over the stacked tensors (``torch._foreach_*`` and in-place
+    ops, the per-run learning rate broadcast as an ``[N, 1, ...]`` column). Not run for T1: W1
+    already measures vmap against lockstep, and the transformer twin's forward stores per-layer
+    attention statistics on the module, a side effect that would leak batched tensors out of vmap.
 (c) ``lockstep`` -- the engine: ``Bucket(specs).advance(k)``. This includes what the engine always
-    does: per-step metrics (loss, grad/update/param norms), divergence masks, one host sync per
-    chunk. Test-set evaluations are left out of the timed steps (the baselines do none).
+    does: per-step metrics (loss, grad/update/param norms, T1's attention-logit maxima),
+    divergence masks, one host sync per chunk. On CUDA it runs the fused Triton optimizer step
+    (recorded as ``fused_optimizer``; ``--kernels torch`` forces the torch passes) and replays the
+    step as a CUDA graph after 3 eager steps (recorded as ``cuda_graph``; ``--cuda-graph off``
+    runs eagerly). Test-set evaluations are left out of the timed steps (the baselines do none).
 
 Each method takes ``--warmup`` steps first (timed separately and reported as warm-up: allocator,
 kernel selection, lazy optimizer state), then ``--repeats`` timed blocks of ``--steps`` steps,
@@ -26,74 +40,141 @@ interleaved across the methods so that background load hits all of them alike. M
 is setup, reported apart from both. The figure of merit is model-steps per second,
 N * steps / seconds, the median over the blocks (all blocks are in the JSON). For large N the
 sequential baseline is timed on its first ``--seq-models`` models and scaled (its cost per model
-does not depend on N); the output marks such rows.
+does not depend on N); the output marks such rows. An N that runs out of GPU memory is reported
+as such and skipped (the CUDA graph holds its own copy of the step's activations).
 
-On CUDA the clock is read after ``torch.cuda.synchronize()``, and the lockstep row also reports a
-rough lower bound on the memory bandwidth it achieves, as a fraction of the device's peak.
+On CUDA the clock is read after ``torch.cuda.synchronize()``. The lockstep row then also reports
+what it achieves: for W1, a rough lower bound on its memory bandwidth as a fraction of the device's
+peak; for T1, its matmul FLOP rate.
 
 Run from the repository root::
 
-    python bench/lockstep.py --quick          # CPU, N in {1, 8, 64}, under a minute
-    python bench/lockstep.py                  # N up to 4096 when CUDA is present
+    python bench/lockstep.py --quick               # W1 on CPU, N in {1, 8, 64}, ~10 s
+    python bench/lockstep.py --workload T1 --quick # T1 on CPU, N in {1, 8}, under a minute
+    python bench/lockstep.py [--workload T1]       # CUDA: W1 N up to 4096, T1 N in {64, 512}
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
+import gc
 import math
-import os
-import platform
-import re
 import statistics
-import subprocess
-import sys
 import time
-from pathlib import Path
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from _common import (
+    device_kind,
+    device_name,
+    ensure_kernels_importable,
+    peak_bandwidth,
+    provenance,
+    table,
+    timed,
+    write_json,
+)
 from torch.func import functional_call, grad_and_value, stack_module_state, vmap
 
 from workbench import data as wb_data
 from workbench import schedules
 from workbench.engine import Bucket, default_device, epoch_order
-from workbench.models import MLP
+from workbench.models import MLP, Transformer
 from workbench.optim import AdamW
 from workbench.spec import RunSpec
 
-ARCH = MLP(hidden=(100, 100))
-DATA = "mnist1d"
-IN_DIM, N_CLASSES = 40, 10  # mnist1d's features and classes
-BATCH = 128
-WEIGHT_DECAY = 0.01
-LR_PEAKS = (1e-4, 1e-2)  # per-run peaks, log-spaced across the runs
-# Spec-sheet HBM bandwidths (GB/s); other devices use a measured device-to-device copy.
-PEAK_GBS = {"H200": 4800.0, "H100 SXM": 3350.0}
+ensure_kernels_importable()
 
 
-# -- the workload ----------------------------------------------------------------------------
+# -- the workloads ---------------------------------------------------------------------------
 
 
-def make_specs(n: int, total_steps: int) -> list[RunSpec]:
-    """N runs of W1 that differ in seed and peak learning rate.
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    model: str  # for the header and the JSON
+    arch: MLP | Transformer
+    data: wb_data.DataSpec
+    batch: int
+    lr_peaks: tuple[float, float]  # per-run peaks, log-spaced across the runs
+    methods: tuple[str, ...]
+    weight_decay: float = 0.01
+    tol: float = 1e-4  # allowed loss difference from sequential after the warm-up
+
+    @property
+    def dims(self) -> tuple[int, int]:
+        return self.arch.dims(wb_data.info(self.data))
+
+    @property
+    def params(self) -> int:
+        return self.arch.layout(*self.dims).size
+
+    def counted(self, n: int) -> dict[str, int]:
+        """What one lockstep step of ``n`` runs does at least: ``bytes`` (W1) or ``flops`` (T1).
+
+        W1, a lower bound on the DRAM bytes (fp32): the AdamW traffic, 7 passes over N*P floats
+        (param read+write, grad read, m read+write, v read+write); the weights read by the
+        forward and again by the backward and the gradient written by it (3 N*P); each activation
+        (input and every layer's output, N*B*A floats, A = 40+100+100+10) written or read once in
+        the forward and its gradient once in the backward (3 N*B*A). Not counted: the metric
+        norms, batch gathers, temporaries, cache re-reads.
+
+        T1, the matmul FLOPs of forward and backward: 6 x tokens x (L (4 + 2 r) d^2 + d V) for
+        the weight matmuls (qkv, proj, MLP with ratio r, head) and 12 L B T^2 d for attention
+        scores and values (full T x T, masking ignored).
+        """
+        if isinstance(self.arch, MLP):
+            p = self.params
+            a = sum(self.arch.widths(*self.dims))
+            return {"bytes": 4 * n * (7 * p + 3 * p + 3 * self.batch * a)}
+        t, d, layers = self.data.context, self.arch.width, self.arch.layers
+        tokens = self.batch * t
+        weights = layers * (4 + 2 * self.arch.mlp_ratio) * d * d + d * self.dims[1]
+        attention = 12 * layers * self.batch * t * t * d
+        return {"flops": n * (6 * tokens * weights + attention)}
+
+
+WORKLOADS = {
+    "W1": Workload(
+        name="W1",
+        model="MLP 40-100-100-10 (relu)",
+        arch=MLP(hidden=(100, 100)),
+        data=wb_data.data_spec("mnist1d"),
+        batch=128,
+        lr_peaks=(1e-4, 1e-2),
+        methods=("sequential", "vmap", "lockstep"),
+    ),
+    "T1": Workload(
+        name="T1",
+        model="Transformer: 2 layers, width 128, 4 heads, context 64, learned positions",
+        arch=Transformer(layers=2, width=128, heads=4, context=64),
+        data=wb_data.data_spec("markov", vocab=64, context=64, n_train=2048, n_test=64),
+        batch=32,
+        lr_peaks=(1e-4, 3e-3),
+        methods=("sequential", "lockstep"),
+    ),
+}
+
+
+def make_specs(wl: Workload, n: int, total_steps: int) -> list[RunSpec]:
+    """N runs of ``wl`` that differ in seed and peak learning rate.
 
     The engine evaluates at step 0 (warm-up) and when ``done == steps``; the specs run one step
     longer than the benchmark trains, so no evaluation falls inside the timed steps.
     """
     steps = total_steps + 1
-    peaks = torch.logspace(math.log10(LR_PEAKS[0]), math.log10(LR_PEAKS[1]), n).tolist()
+    peaks = torch.logspace(math.log10(wl.lr_peaks[0]), math.log10(wl.lr_peaks[1]), n).tolist()
     return [
         RunSpec(
-            data=DATA,
-            model=ARCH,
+            data=wl.data,
+            model=wl.arch,
             optimizer=AdamW(
                 lr=schedules.cosine(peak=peak, steps=steps, warmup=max(1, steps // 10)),
-                weight_decay=WEIGHT_DECAY,
+                weight_decay=wl.weight_decay,
             ),
             steps=steps,
-            batch_size=BATCH,
+            batch_size=wl.batch,
             seed=i,
             eval_every=steps,
         )
@@ -101,14 +182,14 @@ def make_specs(n: int, total_steps: int) -> list[RunSpec]:
     ]
 
 
-class Workload:
+class Batches:
     """The training data on the device and the per-run learning rates of a list of specs."""
 
-    def __init__(self, specs: list[RunSpec], device: torch.device) -> None:
-        d = wb_data.load(specs[0].data)
-        self.x = ARCH.prepare(d, d.x_train).to(device)  # (n_train, D)
-        self.y = d.y_train.to(device)  # (n_train,)
-        self.in_dim, self.out_dim = self.x.shape[1], d.n_classes
+    def __init__(self, wl: Workload, specs: list[RunSpec], device: torch.device) -> None:
+        d = wb_data.load(wl.data)
+        self.batch = wl.batch
+        self.x = wl.arch.prepare(d, d.x_train).to(device)  # (n_train, D) or (n_train, T)
+        self.y = d.y_train.to(device)  # (n_train,) or (n_train, T)
         self.seeds = torch.tensor([s.seed for s in specs], device=device)  # (N,)
         self.lr = torch.stack([s.optimizer.tables(s.steps)["lr"] for s in specs], dim=1).to(
             device, torch.float32
@@ -116,19 +197,19 @@ class Workload:
         self._key: tuple[int, int | None] | None = None
         self._order = torch.empty(0)
 
-    def batch_index(self, t: int, run: int | None = None) -> torch.Tensor:
+    def index(self, t: int, run: int | None = None) -> torch.Tensor:
         """Indices of the batch at step ``t`` of every run ``[N, B]``, or of one run ``[B]``.
 
         The order is the engine's :func:`epoch_order`, computed when the epoch (or the run)
         changes, for all runs at once or, given ``run``, for that run alone (as a single-run
         training loop would).
         """
-        epoch, pos = divmod(t, self.x.shape[0] // BATCH)
+        epoch, pos = divmod(t, self.x.shape[0] // self.batch)
         if self._key != (epoch, run):
             seeds = self.seeds if run is None else self.seeds[run : run + 1]
             self._order = epoch_order(seeds, epoch, self.x.shape[0])  # (N or 1, n_train)
             self._key = (epoch, run)
-        idx = self._order[:, pos * BATCH : (pos + 1) * BATCH]
+        idx = self._order[:, pos * self.batch : (pos + 1) * self.batch]
         return idx if run is None else idx[0]
 
 
@@ -142,33 +223,17 @@ class Trainer:
         raise NotImplementedError
 
 
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def timed(device: torch.device, fn) -> float:
-    """Seconds that ``fn()`` takes, with the device drained before and after."""
-    sync(device)
-    t0 = time.perf_counter()
-    fn()
-    sync(device)
-    return time.perf_counter() - t0
-
-
 # -- (a) sequential ------------------------------------------------------------------------------
 
 
 class Sequential(Trainer):
-    """One ``nn.Sequential`` + ``torch.optim.AdamW`` per run, trained one after another."""
+    """One reference model + ``torch.optim.AdamW`` per run, trained one after another."""
 
-    def __init__(self, specs: list[RunSpec], device: torch.device) -> None:
-        self.w = w = Workload(specs, device)
-        self.nets = [
-            ARCH.reference(w.in_dim, w.out_dim, seed).to(device) for seed in w.seeds.tolist()
-        ]
+    def __init__(self, wl: Workload, specs: list[RunSpec], device: torch.device, **_) -> None:
+        self.w = w = Batches(wl, specs, device)
+        self.nets = [wl.arch.reference(*wl.dims, seed).to(device) for seed in w.seeds.tolist()]
         self.opts = [
-            torch.optim.AdamW(net.parameters(), weight_decay=WEIGHT_DECAY) for net in self.nets
+            torch.optim.AdamW(net.parameters(), weight_decay=wl.weight_decay) for net in self.nets
         ]
         self.lr = w.lr.T.cpu().tolist()  # [N][T] Python floats, as one sets them in param_groups
         self.losses: list[list[torch.Tensor]] = [[] for _ in self.nets]
@@ -177,8 +242,9 @@ class Sequential(Trainer):
         w = self.w
         for i, (net, opt) in enumerate(zip(self.nets, self.opts, strict=True)):
             for t in range(t_from, t_to):
-                idx = w.batch_index(t, run=i)  # (B,)
-                loss = F.cross_entropy(net(w.x[idx]), w.y[idx])
+                idx = w.index(t, run=i)  # (B,)
+                logits = net(w.x[idx])  # (B, C) or (B, T, C)
+                loss = F.cross_entropy(logits.flatten(0, -2), w.y[idx].flatten())
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.param_groups[0]["lr"] = self.lr[i][t]
@@ -234,14 +300,14 @@ class BatchedAdamW:
 class Vmap(Trainer):
     """``torch.func``: vmapped per-run gradients and a batched AdamW on stacked tensors."""
 
-    def __init__(self, specs: list[RunSpec], device: torch.device) -> None:
-        self.w = w = Workload(specs, device)
-        nets = [ARCH.reference(w.in_dim, w.out_dim, seed).to(device) for seed in w.seeds.tolist()]
+    def __init__(self, wl: Workload, specs: list[RunSpec], device: torch.device, **_) -> None:
+        self.w = w = Batches(wl, specs, device)
+        nets = [wl.arch.reference(*wl.dims, seed).to(device) for seed in w.seeds.tolist()]
         stacked, _ = stack_module_state(nets)
         names = list(stacked)
         self.params = [stacked[k].detach() for k in names]  # (N, out, in), (N, out), ...
-        self.opt = BatchedAdamW(self.params, weight_decay=WEIGHT_DECAY)
-        base = ARCH.reference(w.in_dim, w.out_dim, 0).to("meta")
+        self.opt = BatchedAdamW(self.params, weight_decay=wl.weight_decay)
+        base = wl.arch.reference(*wl.dims, 0).to("meta")
 
         def loss_fn(p: tuple[torch.Tensor, ...], x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
             logits = functional_call(base, dict(zip(names, p, strict=True)), (x,))  # (B, C)
@@ -253,7 +319,7 @@ class Vmap(Trainer):
     def train(self, t_from: int, t_to: int) -> None:
         w = self.w
         for t in range(t_from, t_to):
-            idx = w.batch_index(t)  # (N, B)
+            idx = w.index(t)  # (N, B)
             grads, loss = self.grads_and_losses(tuple(self.params), w.x[idx], w.y[idx])
             self.opt.step(list(grads), w.lr[t])
             self.losses.append(loss)  # (N,)
@@ -270,8 +336,17 @@ class Lockstep(Trainer):
 
     CHUNK = 50
 
-    def __init__(self, specs: list[RunSpec], device: torch.device) -> None:
-        self.bucket = Bucket(specs, device=device)
+    def __init__(
+        self,
+        wl: Workload,
+        specs: list[RunSpec],
+        device: torch.device,
+        kernels: str = "auto",
+        cuda_graph: bool | str = "auto",
+    ) -> None:
+        self.bucket = Bucket(specs, device=device, kernels=kernels, cuda_graph=cuda_graph)
+        self.fused = bool(self.bucket.opt.fused)
+        self.graph = bool(self.bucket.use_graph)
         self.last = None
 
     def train(self, t_from: int, t_to: int) -> None:
@@ -286,56 +361,56 @@ class Lockstep(Trainer):
 METHODS: dict[str, type[Trainer]] = {"sequential": Sequential, "vmap": Vmap, "lockstep": Lockstep}
 
 
-def compare(
-    specs: list[RunSpec],
-    device: torch.device,
-    *,
-    warmup: int,
-    steps: int,
-    repeats: int,
-    seq_models: int,
-) -> dict[str, dict]:
-    """Time every method on ``specs``: setup, ``warmup`` steps, then ``repeats`` timed blocks.
+def compare(wl: Workload, specs: list[RunSpec], device: torch.device, args) -> dict[str, dict]:
+    """Time every method of ``wl`` on ``specs``: setup, warm-up, then timed blocks.
 
     The timed blocks are interleaved across methods (block 1 of each, then block 2, ...) so that
     background load on the machine hits every method alike; a method's rate is its median block.
-    The sequential baseline trains only the first ``seq_models`` runs.
+    The sequential baseline trains only the first ``args.seq_models`` runs.
     """
     trainers, rows = {}, {}
-    for method, cls in METHODS.items():
-        sub = specs[:seq_models] if method == "sequential" else specs
+    for method in wl.methods:
+        sub = specs[: args.seq_models] if method == "sequential" else specs
         t0 = time.perf_counter()
-        trainers[method] = cls(sub, device)
+        opts = {"kernels": args.kernels, "cuda_graph": args.cuda_graph}
+        trainers[method] = tr = METHODS[method](wl, sub, device, **opts)
         setup_s = time.perf_counter() - t0
-        warmup_s = timed(device, lambda tr=trainers[method]: tr.train(0, warmup))
+        warmup_s = timed(device, lambda tr=tr: tr.train(0, args.warmup))
         rows[method] = {
             "models_timed": len(sub),
             "setup_s": setup_s,
             "warmup_s": warmup_s,
-            "warmup_loss": trainers[method].final_loss(),
+            "warmup_loss": tr.final_loss(),
             "seconds": [],
         }
-    for r in range(repeats):
-        t = warmup + r * steps
+        if method == "lockstep":
+            rows[method].update(fused_optimizer=tr.fused, cuda_graph=tr.graph)
+    for r in range(args.repeats):
+        t = args.warmup + r * args.steps
         for method, tr in trainers.items():
-            rows[method]["seconds"].append(timed(device, lambda tr=tr, t=t: tr.train(t, t + steps)))
+            secs = timed(device, lambda tr=tr, t=t: tr.train(t, t + args.steps))
+            rows[method]["seconds"].append(secs)
     for method, row in rows.items():
-        row["model_steps_per_s_all"] = [row["models_timed"] * steps / s for s in row["seconds"]]
+        row["model_steps_per_s_all"] = [
+            row["models_timed"] * args.steps / s for s in row["seconds"]
+        ]
         row["model_steps_per_s"] = statistics.median(row["model_steps_per_s_all"])
         row["final_loss"] = trainers[method].final_loss()
     return rows
 
 
-def agreement(rows: dict[str, dict], *, tol: float = 1e-4) -> dict[str, dict[str, float]]:
-    """Largest loss difference of vmap and lockstep from sequential on the runs all three train.
+def agreement(rows: dict[str, dict], tol: float) -> dict[str, dict[str, float]]:
+    """Largest loss difference of each method from sequential on the runs both train.
 
     After the warm-up the methods must agree to float rounding (``tol``; a wrong learning rate,
     batch or update shows up well above it). After the timed steps they have drifted apart: at
-    learning rates near 1e-2 training amplifies rounding differences, so the final difference is
+    high learning rates training amplifies rounding differences, so the final difference is
     reported, not checked.
     """
     out = {}
-    for method in ("vmap", "lockstep"):
+    for method in rows:
+        if method == "sequential":
+            continue
         out[method] = {}
         for when in ("warmup_loss", "final_loss"):
             ref = rows["sequential"][when].double()
@@ -349,126 +424,80 @@ def agreement(rows: dict[str, dict], *, tol: float = 1e-4) -> dict[str, dict[str
     return out
 
 
-# -- memory bandwidth (CUDA) ---------------------------------------------------------------------
+# -- command line ----------------------------------------------------------------------------
 
-
-def lockstep_bytes_per_step(n: int) -> int:
-    """A rough lower bound on the DRAM bytes one lockstep step moves (fp32).
-
-    Counted: the AdamW traffic, 7 passes over N*P floats (param read+write, grad read, m
-    read+write, v read+write); the weights read by the forward and again by the backward and the
-    gradient written by it (3 N*P); each activation (input and every layer's output, N*B*A floats,
-    A = 40+100+100+10) written or read once in the forward and its gradient once in the backward
-    (3 N*B*A). Not counted: the metric norms, batch gathers, temporaries, cache re-reads.
-    """
-    p = ARCH.layout(IN_DIM, N_CLASSES).size
-    a = sum(ARCH.dims(IN_DIM, N_CLASSES))
-    return 4 * n * (7 * p + 3 * p + 3 * BATCH * a)
-
-
-def peak_bandwidth(device: torch.device, given: float | None) -> tuple[float, str]:
-    """The device's peak DRAM bandwidth in GB/s, and where the number comes from."""
-    if given is not None:
-        return given, "--peak-gbs"
-    name = torch.cuda.get_device_name(device)
-    if "H200" in name:
-        return PEAK_GBS["H200"], f"spec sheet, {name}"
-    if "H100" in name and ("HBM3" in name or "SXM" in name):
-        return PEAK_GBS["H100 SXM"], f"spec sheet, {name}"
-    x = torch.empty(2**28, device=device)  # 1 GiB
-    y = torch.empty_like(x)
-    y.copy_(x)
-    secs = min(timed(device, lambda: y.copy_(x)) for _ in range(10))
-    return 2 * x.numel() * 4 / secs / 1e9, f"measured device-to-device copy on {name}"
-
-
-# -- reporting -------------------------------------------------------------------------------
-
-
-def git_state() -> dict:
-    """The commit checked out and whether the tree has uncommitted changes ("unknown": no git)."""
-
-    def git(*args: str) -> str:
-        out = subprocess.run(["git", *args], capture_output=True, text=True, check=True, timeout=10)
-        return out.stdout.strip()
-
-    try:
-        commit = git("rev-parse", "HEAD")
-    except (OSError, subprocess.SubprocessError):
-        return {"git_commit": "unknown", "git_dirty": "unknown"}
-    return {"git_commit": commit, "git_dirty": bool(git("status", "--porcelain"))}
-
-
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return platform.processor() or platform.machine()
-
-
-def device_kind(device: torch.device) -> str:
-    """A file-name-safe name: ``cpu`` or the GPU's name (``nvidia-h100-80gb-hbm3``)."""
-    if device.type != "cuda":
-        return "cpu"
-    return re.sub(r"[^a-z0-9]+", "-", torch.cuda.get_device_name(device).lower()).strip("-")
+# (workload, cuda, quick) -> steps, warmup, repeats, seq_models, ns
+DEFAULTS = {
+    ("W1", False, False): (200, 10, 5, 64, "1,8,64"),
+    ("W1", False, True): (30, 5, 3, 64, "1,8,64"),
+    ("W1", True, False): (200, 10, 5, 16, "1,8,64,512,4096"),
+    ("W1", True, True): (30, 5, 3, 16, "1,8,64"),
+    ("T1", False, False): (10, 3, 3, 8, "1,8,64"),
+    ("T1", False, True): (5, 2, 3, 8, "1,8"),
+    ("T1", True, False): (30, 5, 3, 8, "64,512"),
+    ("T1", True, True): (10, 3, 3, 8, "64"),
+}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--quick", action="store_true", help="short run: N in {1,8,64}, 3 x 30 steps")
-    p.add_argument("--steps", type=int, default=None, help="timed steps (default 200, quick 30)")
-    p.add_argument("--warmup", type=int, default=None, help="untimed steps first (10, quick 5)")
-    p.add_argument("--repeats", type=int, default=None, help="timed blocks, median (5, quick 3)")
-    p.add_argument("--ns", default=None, help="comma-separated N (default 1,8,64 [,512,4096])")
+    p.add_argument("--workload", default="W1", choices=sorted(WORKLOADS), help="default W1")
+    p.add_argument("--quick", action="store_true", help="short run (W1 ~10 s, T1 < 1 min on CPU)")
+    p.add_argument("--steps", type=int, default=None, help="timed steps per block")
+    p.add_argument("--warmup", type=int, default=None, help="untimed steps first")
+    p.add_argument("--repeats", type=int, default=None, help="timed blocks (median)")
+    p.add_argument("--ns", default=None, help="comma-separated N")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
-    p.add_argument(
-        "--seq-models",
-        type=int,
-        default=None,
-        help="time sequential on at most this many models (default 64 on CPU, 16 on CUDA)",
-    )
+    p.add_argument("--seq-models", type=int, default=None, help="time sequential on <= this many")
+    p.add_argument("--kernels", default="auto", choices=("auto", "triton", "torch"))
+    p.add_argument("--cuda-graph", default="auto", choices=("auto", "on", "off"))
     p.add_argument("--peak-gbs", type=float, default=None, help="device peak bandwidth, GB/s")
-    p.add_argument("--out", default=None, help="JSON path (bench/results/lockstep-<kind>.json)")
+    p.add_argument("--out", default=None, help="JSON path (bench/results/lockstep-...json)")
     args = p.parse_args(argv)
     args.device = torch.device(args.device) if args.device else default_device()
-    args.steps = args.steps or (30 if args.quick else 200)
-    args.repeats = args.repeats or (3 if args.quick else 5)
-    # Sequential is host-bound on a GPU (~1-2 ms per model-step whatever N is): 16 models suffice.
-    args.seq_models = args.seq_models or (16 if args.device.type == "cuda" else 64)
-    args.warmup = args.warmup if args.warmup is not None else (5 if args.quick else 10)
-    if args.ns is None:
-        big = args.device.type == "cuda" and not args.quick
-        args.ns = "1,8,64,512,4096" if big else "1,8,64"
+    # Sequential is host-bound on a GPU (~1-2 ms per model-step whatever N is): few models do.
+    d = DEFAULTS[args.workload, args.device.type == "cuda", args.quick]
+    for name, value in zip(("steps", "warmup", "repeats", "seq_models", "ns"), d, strict=True):
+        if getattr(args, name) is None:
+            setattr(args, name, value)
     args.ns = [int(n) for n in args.ns.split(",")]
-    for name in ("steps", "repeats", "seq_models"):
+    args.cuda_graph = {"auto": "auto", "on": True, "off": False}[args.cuda_graph]
+    for name in ("steps", "warmup", "repeats", "seq_models"):
         if getattr(args, name) < 1:
             raise SystemExit(f"lockstep: --{name.replace('_', '-')}={getattr(args, name)} < 1")
-    if args.warmup < 1 or min(args.ns) < 1:
-        raise SystemExit(f"lockstep: --warmup={args.warmup} and --ns={args.ns} must be >= 1")
+    if min(args.ns) < 1:
+        raise SystemExit(f"lockstep: --ns={args.ns} must be >= 1")
     return args
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     torch.manual_seed(0)
-    dev = args.device
+    dev, wl = args.device, WORKLOADS[args.workload]
     print(
-        f"W1: MLP 40-100-100-10 on {DATA}, batch {BATCH}, AdamW; {args.warmup} warm-up + "
-        f"{args.repeats} x {args.steps} timed steps; device {device_name(dev)} ({dev.type}), "
-        f"{torch.get_num_threads()} threads, torch {torch.__version__}"
+        f"{wl.name}: {wl.model} (P = {wl.params:,}) on {wl.data.name}, batch {wl.batch}, AdamW; "
+        f"{args.warmup} warm-up + {args.repeats} x {args.steps} timed steps; device "
+        f"{device_name(dev)} ({dev.type}), {torch.get_num_threads()} threads, "
+        f"torch {torch.__version__}"
     )
+    if "vmap" not in wl.methods:
+        print(f"vmap not run for {wl.name} (see the module docstring)")
     rows: list[dict] = []
     agree: dict[int, dict] = {}
+    failed: dict[int, str] = {}
     for n in args.ns:
-        specs = make_specs(n, args.warmup + args.repeats * args.steps)
-        by_method = compare(
-            specs,
-            dev,
-            warmup=args.warmup,
-            steps=args.steps,
-            repeats=args.repeats,
-            seq_models=args.seq_models,
-        )
-        agree[n] = agreement(by_method)
+        specs = make_specs(wl, n, args.warmup + args.repeats * args.steps)
+        try:
+            by_method = compare(wl, specs, dev, args)
+        except torch.OutOfMemoryError as e:
+            failed[n] = f"out of memory: {str(e).splitlines()[0]}"
+            by_method = None
+        if by_method is None:  # outside the handler, so the failed trainers can be freed
+            print(f"N={n}: {failed[n]}")
+            gc.collect()
+            torch.cuda.empty_cache()
+            continue
+        agree[n] = agreement(by_method, wl.tol)
         for r in by_method.values():
             del r["warmup_loss"], r["final_loss"]
         rows += [{"n": n, "method": m, **r} for m, r in by_method.items()]
@@ -479,32 +508,53 @@ def main(argv: list[str] | None = None) -> None:
 
     peak = None
     if dev.type == "cuda":
-        peak_gbs, source = peak_bandwidth(dev, args.peak_gbs)
-        peak = {"gbs": peak_gbs, "source": source}
-        for r in rows:
-            if r["method"] == "lockstep":
-                steps_per_s = r["model_steps_per_s"] / r["n"]
-                gbs = lockstep_bytes_per_step(r["n"]) * steps_per_s / 1e9
-                r["bandwidth"] = {"counted_gbs": gbs, "fraction_of_peak": gbs / peak_gbs}
+        for r in (r for r in rows if r["method"] == "lockstep"):
+            steps_per_s = r["model_steps_per_s"] / r["n"]
+            work = wl.counted(r["n"])
+            if "bytes" in work:
+                if peak is None:
+                    gbs, source = peak_bandwidth(dev, args.peak_gbs)
+                    peak = {"gbs": gbs, "source": source}
+                gbs = work["bytes"] * steps_per_s / 1e9
+                r["bandwidth"] = {"counted_gbs": gbs, "fraction_of_peak": gbs / peak["gbs"]}
+            else:
+                r["compute"] = {"counted_tflops": work["flops"] * steps_per_s / 1e12}
 
-    print(
-        f"\n{'N':>6}  {'method':<11}{'model-steps/s':>14}{'min..max':>20}{'vs seq':>8}"
-        f"{'warm-up s':>11}  note"
-    )
-    for r in rows:
-        note = ""
+    def note(r: dict) -> str:
+        parts = []
         if r["models_timed"] < r["n"]:
-            note = f"timed on {r['models_timed']} models, scaled (per-model cost)"
+            parts.append(f"timed on {r['models_timed']} models, scaled (per-model cost)")
+        if "fused_optimizer" in r:
+            parts.append("fused optimizer kernel" if r["fused_optimizer"] else "torch optimizer")
+            parts[-1] += ", CUDA graph" if r["cuda_graph"] else ""
         if "bandwidth" in r:
             b = r["bandwidth"]
-            note = (
-                f"{b['counted_gbs']:.0f} GB/s counted = {100 * b['fraction_of_peak']:.1f}% of peak"
+            parts.append(
+                f"{b['counted_gbs']:.0f} GB/s = {100 * b['fraction_of_peak']:.1f}% of peak"
             )
-        spread = f"{min(r['model_steps_per_s_all']):,.0f}..{max(r['model_steps_per_s_all']):,.0f}"
-        print(
-            f"{r['n']:>6}  {r['method']:<11}{r['model_steps_per_s']:>14,.0f}{spread:>20}"
-            f"{r['ratio_vs_sequential']:>7.1f}x{r['warmup_s']:>11.3f}  {note}"
-        )
+        if "compute" in r:
+            parts.append(f"{r['compute']['counted_tflops']:.1f} TFLOP/s counted")
+        return "; ".join(parts)
+
+    def rate(v: float) -> str:
+        return f"{v:,.0f}" if v >= 100 else f"{v:.1f}"
+
+    cells = [
+        [
+            r["n"],
+            r["method"],
+            rate(r["model_steps_per_s"]),
+            f"{rate(min(r['model_steps_per_s_all']))}..{rate(max(r['model_steps_per_s_all']))}",
+            f"{r['ratio_vs_sequential']:.1f}x",
+            f"{r['warmup_s']:.3f}",
+            note(r),
+        ]
+        for r in rows
+    ]
+    heads = ["N", "method", "model-steps/s", "min..max", "vs seq", "warm-up s", "note"]
+    print("\n" + table(heads, cells, "><>>>><"))
+    for n, why in failed.items():
+        print(f"N={n}: not timed, {why}")
     print("loss difference from sequential (max abs, shared runs), after warm-up / at the end:")
     for n, a in agree.items():
         print(
@@ -512,49 +562,45 @@ def main(argv: list[str] | None = None) -> None:
             + ", ".join(f"{m} {d['warmup']:.1e} / {d['final']:.1e}" for m, d in a.items())
         )
     if peak is not None:
+        acts = sum(wl.arch.widths(*wl.dims))
         print(
             "lockstep GB/s counts a lower bound on the bytes of a step: AdamW state traffic "
             "(7 x 4 B x N x P), weights read twice and grads written once (3 x 4 B x N x P), "
-            f"activations and their grads (3 x 4 B x N x B x {sum(ARCH.dims(IN_DIM, N_CLASSES))}). "
+            f"activations and their grads (3 x 4 B x N x B x {acts}). "
             f"Peak {peak['gbs']:.0f} GB/s ({peak['source']})"
         )
+    if any("compute" in r for r in rows):
+        print(
+            "lockstep TFLOP/s counts the matmul FLOPs of forward and backward (weights and "
+            "attention, fp32); the rest of the step (norms, softmax, optimizer) is not counted"
+        )
 
-    out = Path(args.out or f"bench/results/lockstep-{device_kind(dev)}.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    result = {
-        "workload": {
-            "name": "W1",
-            "model": "MLP 40-100-100-10 (relu)",
-            "params_per_model": ARCH.layout(IN_DIM, N_CLASSES).size,
-            "data": DATA,
-            "batch_size": BATCH,
-            "optimizer": f"AdamW, weight_decay={WEIGHT_DECAY}, cosine lr, peaks log-spaced "
-            f"in [{LR_PEAKS[0]}, {LR_PEAKS[1]}], warmup 10%",
-            "warmup_steps": args.warmup,
-            "timed_steps_per_block": args.steps,
-            "timed_blocks": args.repeats,
-        },
-        "results": rows,
-        "loss_diff_from_sequential": {str(n): a for n, a in agree.items()},
-        "peak_bandwidth": peak,
-        "provenance": {
-            "torch": torch.__version__,
-            "python": sys.version.split()[0],
-            "device": device_name(dev),
-            "device_type": dev.type,
-            "cpu_count": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(),
-            **git_state(),
-            "argv": sys.argv[1:],
-            "args": {
-                k: str(v) if isinstance(v, torch.device) else v for k, v in vars(args).items()
+    suffix = "" if wl.name == "W1" else f"-{wl.name.lower()}"
+    write_json(
+        args.out or f"bench/results/lockstep{suffix}-{device_kind(dev)}.json",
+        {
+            "workload": {
+                "name": wl.name,
+                "model": wl.model,
+                "params_per_model": wl.params,
+                "data": wl.data.to_dict(),
+                "batch_size": wl.batch,
+                "optimizer": f"AdamW, weight_decay={wl.weight_decay}, cosine lr, peaks "
+                f"log-spaced in [{wl.lr_peaks[0]}, {wl.lr_peaks[1]}], warmup 10%",
+                "methods": list(wl.methods),
+                "warmup_steps": args.warmup,
+                "timed_steps_per_block": args.steps,
+                "timed_blocks": args.repeats,
             },
-            "timestamp": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-            "seed": 0,
+            "results": rows,
+            "loss_diff_from_sequential": {str(n): a for n, a in agree.items()},
+            "failed": {str(n): why for n, why in failed.items()},
+            "peak_bandwidth": peak,
+            "provenance": provenance(args, dev, seed=0),
         },
-    }
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {out}")
+    )
+    if not seq:
+        raise SystemExit(f"lockstep: no N completed ({failed})")
     n_head = 64 if 64 in seq else max(seq)
     ratio = next(
         r["ratio_vs_sequential"] for r in rows if r["n"] == n_head and r["method"] == "lockstep"

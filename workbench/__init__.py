@@ -20,8 +20,8 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 from . import data, schedules
 from .data import DataSpec, data_spec
 from .engine import Chunk, default_device, run, stream
-from .models import MLP, StackedModel
-from .optim import SGD, AdamW
+from .models import MLP, StackedModel, Transformer
+from .optim import SGD, AdamW, Lion, Muon
 from .results import Cache, load, save, specs_of
 from .spec import RunSpec, flatten, grid, set_path, varying
 
@@ -31,10 +31,13 @@ __all__ = [
     "Cache",
     "Chunk",
     "DataSpec",
+    "Lion",
     "MLP",
+    "Muon",
     "RunSpec",
     "SGD",
     "StackedModel",
+    "Transformer",
     "data",
     "data_spec",
     "default_device",
