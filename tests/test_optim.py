@@ -20,6 +20,11 @@ N, P, STEPS = 3, 37, 20
 PATHS = ["torch", "triton"]
 
 
+def _device(kernels):
+    """Where the stacked side runs: compiled Triton kernels need CUDA tensors."""
+    return "cuda" if kernels == "triton" and torch.cuda.is_available() else "cpu"
+
+
 def _coefficients(specs, steps):
     """(T, C, N, 1) float32 coefficients, as the engine builds them from the specs' tables."""
     tables = [s.tables(steps) for s in specs]
@@ -43,7 +48,9 @@ def test_stacked_sgd_matches_torch_sgd_every_step(nesterov, kernels):
     tables = [s.tables(STEPS) for s in specs]
     coef = _coefficients(specs, STEPS)
     init = torch.randn(N, P)
-    flat = init.clone()
+    dev = _device(kernels)
+    flat = init.clone().to(dev)
+    coef = coef.to(dev)
     opt = StackedSGD(flat, nesterov=nesterov, kernels=kernels)
     refs = [init[i].clone().requires_grad_() for i in range(N)]
     ref_opts = [
@@ -53,7 +60,7 @@ def test_stacked_sgd_matches_torch_sgd_every_step(nesterov, kernels):
     alive = torch.ones(N, 1, dtype=torch.bool)
     for t in range(STEPS):
         g = torch.randn(N, P)
-        opt.step(flat, g, coef[t], alive)
+        opt.step(flat, g.to(dev), coef[t], alive.to(dev))
         for i in range(N):
             refs[i].grad = g[i].clone()
             sgd_reference_step(
@@ -62,7 +69,7 @@ def test_stacked_sgd_matches_torch_sgd_every_step(nesterov, kernels):
                 lr=tables[i]["lr"][t].item(),
                 weight_decay=tables[i]["weight_decay"][t].item(),
             )
-            torch.testing.assert_close(flat[i], refs[i].detach(), rtol=0, atol=1e-5)
+            torch.testing.assert_close(flat[i].cpu(), refs[i].detach(), rtol=0, atol=1e-5)
 
 
 @pytest.mark.parametrize("kernels", PATHS)
@@ -75,7 +82,9 @@ def test_stacked_adamw_matches_torch_adamw_every_step(kernels):
     tables = [s.tables(STEPS) for s in specs]
     coef = _coefficients(specs, STEPS)
     init = torch.randn(N, P)
-    flat = init.clone()
+    dev = _device(kernels)
+    flat = init.clone().to(dev)
+    coef = coef.to(dev)
     opt = StackedAdamW(flat, kernels=kernels)
     refs = [init[i].clone().requires_grad_() for i in range(N)]
     ref_opts = [
@@ -87,13 +96,14 @@ def test_stacked_adamw_matches_torch_adamw_every_step(kernels):
     alive = torch.ones(N, 1, dtype=torch.bool)
     for t in range(STEPS):
         g = torch.randn(N, P)
-        unorm, pnorm = opt.step(flat, g, coef[t], alive)
+        unorm, pnorm = opt.step(flat, g.to(dev), coef[t], alive.to(dev))
+        unorm, pnorm = unorm.cpu(), pnorm.cpu()
         for i in range(N):
             before = refs[i].detach().clone()
             refs[i].grad = g[i].clone()
             ref_opts[i].param_groups[0]["lr"] = tables[i]["lr"][t].item()
             ref_opts[i].step()
-            torch.testing.assert_close(flat[i], refs[i].detach(), rtol=0, atol=1e-5)
+            torch.testing.assert_close(flat[i].cpu(), refs[i].detach(), rtol=0, atol=1e-5)
             moved = (refs[i].detach() - before).norm()
             torch.testing.assert_close(unorm[i], moved, rtol=1e-4, atol=1e-7)
             torch.testing.assert_close(pnorm[i], refs[i].detach().norm(), rtol=1e-5, atol=0)
@@ -109,14 +119,16 @@ def test_stacked_lion_matches_the_paper_loop_every_step(kernels):
     tables = [s.tables(STEPS) for s in specs]
     coef = _coefficients(specs, STEPS)
     init = torch.randn(N, P)
-    flat = init.clone()
+    dev = _device(kernels)
+    flat = init.clone().to(dev)
+    coef = coef.to(dev)
     opt = StackedLion(flat, kernels=kernels)
     refs = [init[i].clone() for i in range(N)]
     moms = [torch.zeros(P) for _ in range(N)]
     alive = torch.ones(N, 1, dtype=torch.bool)
     for t in range(STEPS):
         g = torch.randn(N, P)
-        opt.step(flat, g, coef[t], alive)
+        opt.step(flat, g.to(dev), coef[t], alive.to(dev))
         for i, s in enumerate(specs):
             lion_reference_step(
                 refs[i],
@@ -127,7 +139,7 @@ def test_stacked_lion_matches_the_paper_loop_every_step(kernels):
                 beta2=s.beta2,
                 weight_decay=s.weight_decay,
             )
-            torch.testing.assert_close(flat[i], refs[i], rtol=0, atol=1e-5)
+            torch.testing.assert_close(flat[i].cpu(), refs[i], rtol=0, atol=1e-5)
 
 
 def test_stacked_adamw_stays_with_float64_torch_adamw_over_a_long_run():
@@ -162,15 +174,16 @@ def test_stacked_adamw_stays_with_float64_torch_adamw_over_a_long_run():
     [AdamW(lr=0.1, weight_decay=0.1), SGD(lr=0.1, momentum=0.9), Lion(lr=0.1, weight_decay=0.1)],
 )
 def test_frozen_run_does_not_move_and_nan_does_not_spread(spec, kernels):
-    flat = torch.randn(2, 5)
+    dev = _device(kernels)
+    flat = torch.randn(2, 5, device=dev)
     opt = spec.build(flat, kernels=kernels)
-    coef = _coefficients([spec, spec], 3)
-    alive = torch.tensor([[True], [True]])
-    opt.step(flat, torch.randn(2, 5), coef[0], alive)
+    coef = _coefficients([spec, spec], 3).to(dev)
+    alive = torch.tensor([[True], [True]], device=dev)
+    opt.step(flat, torch.randn(2, 5, device=dev), coef[0], alive)
     before = flat.clone()
-    g = torch.randn(2, 5)
+    g = torch.randn(2, 5, device=dev)
     g[0] = float("nan")
-    alive = torch.tensor([[False], [True]])
+    alive = torch.tensor([[False], [True]], device=dev)
     for t in (1, 2):
         opt.step(flat, g, coef[t], alive)
     assert torch.equal(flat[0], before[0])

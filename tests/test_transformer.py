@@ -130,9 +130,11 @@ def test_transformer_reads_modular_pairs_and_answers_at_the_end():
         batch_size=16,
         eval_every=100,
     )
-    ds = wb.run([spec])
-    # 39 training pairs of 7 classes: the model at least fits them (train loss well below log 7)
-    assert float(ds.train_loss.isel(step=slice(-20, None)).mean()) < 1.0
+    ds = wb.run(wb.grid(spec, {"seed": [0, 1, 2]}))
+    # 39 training pairs of 7 classes: reading "a b =" and answering at "=", the model fits them
+    # (median over seeds of the last 20 steps' loss, well under chance's log 7 = 1.95)
+    late = ds.train_loss.isel(step=slice(-20, None)).mean("step")
+    assert float(late.median()) < 1.2, late.values
 
 
 @pytest.mark.parametrize(

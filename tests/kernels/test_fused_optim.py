@@ -8,6 +8,7 @@ import doctest
 import math
 import subprocess
 import sys
+import tempfile
 import zlib
 
 import pytest
@@ -352,6 +353,9 @@ def test_import_without_triton_keeps_the_references():
         "assert callable(k.adamw_step_reference)\n"
         "try:\n    k.fused_adamw_step\nexcept ImportError as e:\n    print(e)\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    # run outside the repo, so the installed package (not the source tree) is imported
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tempfile.gettempdir()
+    )
     assert proc.returncode == 0, proc.stderr
     assert "use workbench.kernels.adamw_step_reference instead" in proc.stdout
