@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 import torch.nn.functional as F
@@ -151,14 +152,12 @@ class Batches:
         return idx if run is None else idx[0]
 
 
-class Trainer:
+class Trainer(Protocol):
     """A method set up on a list of runs: ``train(t_from, t_to)`` and the runs' last losses."""
 
-    def train(self, t_from: int, t_to: int) -> None:
-        raise NotImplementedError
+    def train(self, t_from: int, t_to: int) -> None: ...
 
-    def final_loss(self) -> torch.Tensor:
-        raise NotImplementedError
+    def final_loss(self) -> torch.Tensor: ...
 
 
 # -- (a) sequential ------------------------------------------------------------------------------
