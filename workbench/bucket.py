@@ -20,6 +20,7 @@ import torch
 
 from . import data as _data
 from .models import StackedModel
+from .optim import take_rows
 from .spec import RunSpec
 
 __all__ = ["Bucket", "Chunk", "default_device", "epoch_order"]
@@ -196,7 +197,75 @@ class Bucket:
     def _refresh_coefficients(self) -> None:
         h = {k: self.tables[i].T for i, k in enumerate(self.hyper_names)}  # (T, N) each
         coef = self.specs[0].optimizer.coefficients(h)  # (T, C, N) float64
-        self.coef = coef[..., None].to(torch.float32).contiguous()
+        coef = coef[..., None].to(torch.float32)
+        if getattr(self, "coef", None) is not None and self.coef.shape == coef.shape:
+            self.coef.copy_(coef)  # in place: a captured CUDA graph reads this address
+        else:
+            self.coef = coef.contiguous()
+
+    # -- live control ------------------------------------------------------------------------
+
+    def set_hyper(
+        self, name: str, rows: Sequence[int], values: torch.Tensor, *, scale: bool = False
+    ) -> None:
+        """From the current step on, set (or with ``scale``, multiply) hyperparameter ``name``
+        of the bucket rows ``rows``; ``values`` is ``[len(rows)]`` or ``[len(rows), T - step]``.
+
+        The tables record what each run actually used, and the optimizer coefficients are
+        recomputed from them (bias corrections included).
+        """
+        if name not in self.hyper_names:
+            raise ValueError(
+                f"set_hyper: {name!r} is not a hyperparameter of "
+                f"{type(self.specs[0].optimizer).__name__}; allowed: {', '.join(self.hyper_names)}"
+            )
+        k, t = self.hyper_names.index(name), self.step
+        idx = torch.as_tensor(list(rows), device=self.device, dtype=torch.long)
+        vals = torch.as_tensor(values, dtype=torch.float64, device=self.device)
+        if vals.dim() == 1:
+            vals = vals[:, None].expand(-1, self.steps - t)
+        block = self.tables[k, idx, t:]
+        new = block * vals if scale else vals.expand_as(block)
+        lo, hi = self.specs[0].optimizer.ranges[name]
+        bad = ~torch.isfinite(new) | (new < lo) | ((new > hi) if hi is not None else False)
+        if bool(bad.any()):
+            allowed = f"[{lo}, {hi}]" if hi is not None else f">= {lo}"
+            raise ValueError(
+                f"set_hyper: {name} would become {float(new[bad][0]):.6g}; it must stay {allowed}"
+            )
+        self.tables[k, idx, t:] = new
+        self._refresh_coefficients()
+
+    @torch.no_grad()
+    def fork(self, rows: Sequence[int], *, runs: Sequence[int]) -> None:
+        """Append copies of bucket rows ``rows`` (as new runs ``runs``) at the current step.
+
+        A branch starts with its parent's parameters, optimizer state, data order and
+        hyperparameter tables, so its history up to now is the parent's; change its knobs with
+        :meth:`set_hyper` afterwards.
+        """
+        n = self.n_runs
+        for r in rows:
+            if not 0 <= r < n:
+                raise ValueError(f"fork: row {r} is not a run of this bucket (0..{n - 1})")
+        index = torch.cat(
+            [torch.arange(n, device=self.device), torch.as_tensor(list(rows), device=self.device)]
+        )
+        self.specs += [self.specs[r] for r in rows]
+        self.runs += list(runs)
+        self.model.take(index)
+        take_rows(self.opt, index)
+        self.tables = self.tables.index_select(1, index).contiguous()
+        self.coef = None
+        self._refresh_coefficients()
+        self.seeds = self.seeds.index_select(0, index)
+        self.alive = self.alive.index_select(0, index).contiguous()
+        self.diverged_step = self.diverged_step.index_select(0, index).contiguous()
+        self._order = self._order.index_select(0, index).contiguous()
+        self._ring = self._ring.index_select(2, index).contiguous()
+        if self._layer_ring is not None:
+            self._layer_ring = self._layer_ring.index_select(1, index).contiguous()
+        self._graph, self._warm = None, 0  # new shapes: capture again
 
     @property
     def n_runs(self) -> int:

@@ -109,6 +109,15 @@ class _Collector:
             self.eval_steps.setdefault(r, []).extend(c.eval_steps.tolist())
             self.diverged[r] = int(c.diverged_step[j])
 
+    def copy_history(self, parent: int, child: int) -> None:
+        """A forked run's history up to the fork is its parent's."""
+        self.metrics[child] = defaultdict(
+            list, {k: list(v) for k, v in self.metrics[parent].items()}
+        )
+        self.evals[child] = defaultdict(list, {k: list(v) for k, v in self.evals[parent].items()})
+        self.eval_steps[child] = list(self.eval_steps[parent])
+        self.diverged[child] = self.diverged[parent]
+
     def record(self, r: int) -> dict:
         return {
             "metrics": {k: np.concatenate(v) for k, v in self.metrics[r].items()},

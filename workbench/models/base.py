@@ -124,8 +124,18 @@ class StackedModel:
         self.grad = torch.zeros_like(self.flat)  # (N, P), filled by loss_and_grad
         # Leaves that autograd differentiates: views sharing storage with the flat buffer, so an
         # in-place optimizer step on `flat` is what the next forward pass sees.
+        self._make_views()
+
+    def _make_views(self) -> None:
         self.params = [v.detach().requires_grad_() for v in self.layout.views(self.flat)]
         self._grad_views = [g.view(g.shape[0], -1) for g in self.layout.views(self.grad)]
+
+    @torch.no_grad()
+    def take(self, index: torch.Tensor) -> None:
+        """Keep the runs ``index`` (rows may repeat: a fork copies its parent's parameters)."""
+        self.flat = self.flat.index_select(0, index).contiguous()
+        self.grad = torch.zeros_like(self.flat)
+        self._make_views()
 
     @property
     def n_runs(self) -> int:

@@ -11,7 +11,7 @@ both with identical gradients and check they agree.
 """
 
 from .adamw import AdamW, StackedAdamW, adamw_coefficients
-from .base import Hyper, OptimizerSpec, finish_step, use_kernels
+from .base import Hyper, OptimizerSpec, finish_step, take_rows, use_kernels
 from .lion import Lion, StackedLion, lion_reference_step
 from .muon import (
     Muon,
@@ -43,5 +43,6 @@ __all__ = [
     "orthogonalize",
     "orthogonalize_reference",
     "sgd_reference_step",
+    "take_rows",
     "use_kernels",
 ]

@@ -21,7 +21,7 @@ import torch
 
 from ..schedules import Schedule, as_schedule
 
-__all__ = ["Hyper", "OptimizerSpec", "finish_step", "use_kernels"]
+__all__ = ["Hyper", "OptimizerSpec", "finish_step", "take_rows", "use_kernels"]
 
 Hyper = float | Schedule
 
@@ -93,3 +93,20 @@ def finish_step(p: torch.Tensor, delta: torch.Tensor) -> tuple[torch.Tensor, tor
     torch.nan_to_num_(delta, nan=0.0, posinf=0.0, neginf=0.0)
     p.add_(delta)
     return torch.linalg.vector_norm(delta, dim=1), torch.linalg.vector_norm(p, dim=1)
+
+
+def take_rows(opt, index: torch.Tensor) -> None:
+    """Re-index a stacked optimizer's per-run state by ``index`` (rows may repeat: forks).
+
+    Every tensor attribute (and list of tensors) holds one row per run on dim 0, except the
+    norm buffer ``sq`` (runs on dim 1) and the names in the optimizer's ``shared_state``.
+    """
+    shared = getattr(opt, "shared_state", ())
+    for name, v in list(vars(opt).items()):
+        if name in shared:
+            continue
+        if isinstance(v, torch.Tensor) and v.dim() >= 1:
+            dim = 1 if name == "sq" else 0
+            setattr(opt, name, v.index_select(dim, index).contiguous())
+        elif isinstance(v, list) and v and all(isinstance(t, torch.Tensor) for t in v):
+            setattr(opt, name, [t.index_select(0, index).contiguous() for t in v])

@@ -150,6 +150,8 @@ class StackedMuon:
     products dominate its cost).
     """
 
+    shared_state = ("idx",)  # column indices, the same for every run
+
     def __init__(
         self,
         flat: torch.Tensor,

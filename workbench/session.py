@@ -1,0 +1,341 @@
+"""Live sessions: train a sweep in a background thread and steer it while it runs.
+
+A :class:`Session` trains its lockstep buckets round-robin, a chunk at a time, in a background
+thread. Between chunks it applies what the caller asked for: pause, resume, stop, a change of a
+live knob for some runs (an LR multiplier, or any hyperparameter of the optimizer set from now
+on), or a **fork**: copies of runs that continue from the current step in the same bucket with
+changed knobs ("start the WSD decay now"). Everything computed so far is always available as a
+Dataset, also after a stop; a branch's history up to its fork step is its parent's, and the
+Dataset records each run's ``parent`` and ``fork_step`` and the knob values actually used.
+
+Commands take effect at the next chunk boundary (``chunk_steps`` apart); pause first to apply
+several at one exact step.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterable, Sequence
+
+import numpy as np
+import torch
+
+from . import results as _results
+from .bucket import Bucket, Chunk, default_device
+from .engine import _Collector, _validated, plan
+from .spec import RunSpec
+
+__all__ = ["Session"]
+
+_STATES = ("idle", "running", "paused", "stopped", "done", "error")
+
+
+class Session:
+    """A sweep trained in the background with pause/resume/stop, live knobs and forks.
+
+    Parameters
+    ----------
+    specs
+        The runs (validated before anything starts).
+    device, kernels, cuda_graph
+        As for :func:`workbench.run`.
+    chunk_steps
+        Steps between host syncs, and so between the points where commands take effect.
+    on_chunk
+        Called from the training thread with every :class:`~workbench.bucket.Chunk`
+        (``chunk.runs`` are session run ids). Keep it quick; errors in it stop the session.
+
+    Examples
+    --------
+    >>> import workbench as wb
+    >>> spec = wb.RunSpec(data="digits", model=wb.MLP(hidden=(16,)), optimizer=wb.SGD(lr=0.1),
+    ...                   steps=40, batch_size=32, eval_every=20)
+    >>> s = Session(wb.grid(spec, {"seed": [0, 1]}), chunk_steps=10)
+    >>> s.start().wait()
+    'done'
+    >>> s.dataset().sizes["run"], s.dataset().sizes["step"]
+    (2, 40)
+    """
+
+    def __init__(
+        self,
+        specs: Iterable[RunSpec],
+        *,
+        device: torch.device | str | None = None,
+        chunk_steps: int = 25,
+        kernels: str = "auto",
+        cuda_graph: bool | str = "auto",
+        on_chunk: Callable[[Chunk], None] | None = None,
+    ) -> None:
+        self.specs: list[RunSpec] = _validated(specs)
+        if isinstance(chunk_steps, bool) or not isinstance(chunk_steps, int) or chunk_steps < 1:
+            raise ValueError(f"Session: chunk_steps={chunk_steps!r} must be an int >= 1")
+        self.device = torch.device(device) if device is not None else default_device()
+        self.chunk_steps = chunk_steps
+        self._bucket_opts = {"kernels": kernels, "cuda_graph": cuda_graph}
+        self.on_chunk = on_chunk
+        self.parent: list[int] = [-1] * len(self.specs)  # per run: the run it was forked from
+        self.fork_step: list[int] = [-1] * len(self.specs)
+        self._groups = plan(self.specs)
+        self._buckets: list[Bucket] = []
+        self._collector = _Collector()
+        self._commands: queue.Queue = queue.Queue()
+        self._lock = threading.RLock()
+        self._wake = threading.Condition(self._lock)
+        self._state = "idle"
+        self._paused = False
+        self._stop = False
+        self.error: BaseException | None = None
+        self.messages: list[str] = []  # commands that could not be applied, in plain words
+        self._thread: threading.Thread | None = None
+
+    # -- state -------------------------------------------------------------------------------
+
+    @property
+    def state(self) -> str:
+        """One of ``idle``, ``running``, ``paused``, ``stopped``, ``done``, ``error``."""
+        return self._state
+
+    @property
+    def progress(self) -> tuple[int, int]:
+        """Run-steps done and in total (all buckets)."""
+        with self._lock:
+            done = sum(b.step * b.n_runs for b in self._buckets)
+            total = sum(b.steps * b.n_runs for b in self._buckets) or sum(
+                s.steps for s in self.specs
+            )
+        return done, total
+
+    def start(self) -> Session:
+        """Start training in a background thread (returns the session, for chaining)."""
+        with self._lock:
+            if self._thread is not None:
+                raise ValueError(f"Session: start() called twice (state is {self._state!r})")
+            self._thread = threading.Thread(target=self._main, name="workbench-session")
+            self._state = "running"
+            self._thread.start()
+        return self
+
+    def pause(self) -> None:
+        """Hold at the next chunk boundary; the state is kept until :meth:`resume`."""
+        with self._lock:
+            self._paused = True
+
+    def resume(self) -> None:
+        with self._lock:
+            self._paused = False
+            self._wake.notify_all()
+
+    def stop(self) -> None:
+        """Stop at the next chunk boundary; everything computed so far is kept."""
+        with self._lock:
+            self._stop = True
+            self._wake.notify_all()
+
+    def wait(self, timeout: float | None = None) -> str:
+        """Block until the session is done, stopped or failed (or ``timeout``); return the state."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+        if self._state == "error" and self.error is not None:
+            raise RuntimeError(f"Session failed: {self.error!r}") from self.error
+        return self._state
+
+    def wait_paused(self, timeout: float = 60.0) -> bool:
+        """After :meth:`pause`, block until the training thread is actually holding."""
+        with self._lock:
+            return self._wake.wait_for(
+                lambda: self._state in ("paused", "done", "stopped", "error"), timeout
+            )
+
+    # -- commands ----------------------------------------------------------------------------
+
+    def set_knob(
+        self, name: str, value: float | Sequence[float], *, runs: Sequence[int] | None = None
+    ) -> None:
+        """Change a live knob from the next chunk on, for ``runs`` (default: all).
+
+        ``name`` is ``"lr_scale"`` (multiply the learning rate, schedule included) or any
+        hyperparameter of the runs' optimizer (``"lr"``, ``"weight_decay"``, ``"momentum"``...),
+        set to ``value`` from now on. ``value`` is a number or one number per run.
+        """
+        self._check_runs(runs)
+        self._check_knob(name, value)
+        self._commands.put(("knob", name, value, runs))
+        self._poke()
+
+    def fork(
+        self,
+        runs: Sequence[int],
+        *,
+        knobs: dict[str, float | Sequence[float] | Callable] | None = None,
+    ) -> list[int]:
+        """Branch copies of ``runs`` at the next chunk boundary; return the new run ids.
+
+        ``knobs`` maps a live knob (as for :meth:`set_knob`) to a value, or to a function
+        ``f(step, remaining, current) -> np.ndarray [remaining]`` giving the branch's values
+        from the fork on (``current`` is the parent's value there): e.g. a linear decay to zero
+        is ``lambda step, n, cur: cur * np.linspace(1, 0, n)``.
+        """
+        self._check_runs(runs)
+        if not runs:
+            raise ValueError("Session: fork needs at least one run id")
+        for name, value in (knobs or {}).items():
+            self._check_knob(name, value)
+        with self._lock:
+            new = list(range(len(self.specs), len(self.specs) + len(runs)))
+            for r in runs:
+                self.specs.append(self.specs[r])
+                self.parent.append(r)
+                self.fork_step.append(-2)  # set when applied
+        self._commands.put(("fork", list(runs), new, dict(knobs or {})))
+        self._poke()
+        return new
+
+    def _check_runs(self, runs: Sequence[int] | None) -> None:
+        if runs is None:
+            return
+        n = len(self.specs)
+        for r in runs:
+            if isinstance(r, bool) or not isinstance(r, int | np.integer) or not 0 <= r < n:
+                raise ValueError(f"Session: run {r!r} is not a run id (0..{n - 1})")
+
+    def _check_knob(self, name: str, value) -> None:
+        allowed = {"lr_scale"}.union(*(s.optimizer.hyperparameters for s in self.specs))
+        if name not in allowed:
+            raise ValueError(f"Session: knob {name!r} is not live; allowed: {sorted(allowed)}")
+        values = np.asarray(value, dtype=object).reshape(-1)
+        for v in values:
+            if callable(v):
+                continue
+            if isinstance(v, bool) or not isinstance(v, int | float | np.number):
+                raise ValueError(f"Session: knob {name}={v!r} must be a number or a function")
+            if not np.isfinite(float(v)) or float(v) < 0:
+                raise ValueError(f"Session: knob {name}={v!r} must be a finite number >= 0")
+
+    def _poke(self) -> None:
+        with self._lock:
+            self._wake.notify_all()
+
+    # -- results -----------------------------------------------------------------------------
+
+    def dataset(self):
+        """Everything computed so far as an ``xarray.Dataset`` (also while running).
+
+        Runs that have not started yet are absent; ``parent`` and ``fork_step`` coordinates
+        say where each branch came from (-1 for the original runs).
+        """
+        with self._lock:
+            ids = [r for r in range(len(self.specs)) if r in self._collector.metrics]
+            records = [self._collector.record(r) for r in ids]
+            specs = [self.specs[r] for r in ids]
+            parent = [self.parent[r] for r in ids]
+            fork = [self.fork_step[r] for r in ids]
+        if not records:
+            raise ValueError("Session: no step has been computed yet")
+        ds = _results.assemble(specs, records, device=str(self.device))
+        return ds.assign_coords(
+            session_run=("run", np.asarray(ids)),
+            parent=("run", np.asarray(parent)),
+            fork_step=("run", np.asarray(fork)),
+        )
+
+    # -- the training thread -----------------------------------------------------------------
+
+    def _main(self) -> None:
+        try:
+            for b, runs in enumerate(self._groups):
+                self._buckets.append(
+                    Bucket(
+                        [self.specs[i] for i in runs],
+                        runs=runs,
+                        device=self.device,
+                        index=b,
+                        **self._bucket_opts,
+                    )
+                )
+            while True:
+                with self._lock:
+                    while self._paused and not self._stop and self._commands.empty():
+                        self._state = "paused"
+                        self._wake.notify_all()
+                        self._wake.wait()
+                    self._apply_commands()
+                    if self._paused and not self._stop:
+                        continue
+                    if self._stop:
+                        self._state = "stopped"
+                        return
+                    self._state = "running"
+                    active = [b for b in self._buckets if not b.done]
+                if not active:
+                    self._state = "done"
+                    return
+                for bucket in active:
+                    chunk = bucket.advance(self.chunk_steps)
+                    with self._lock:
+                        self._collector.add(chunk)
+                    if self.on_chunk is not None:
+                        self.on_chunk(chunk)
+        except BaseException as e:  # noqa: BLE001 - reported through state/error, not lost
+            self.error = e
+            self._state = "error"
+        finally:
+            with self._lock:
+                self._wake.notify_all()
+
+    def _bucket_of(self, run: int) -> tuple[Bucket, int]:
+        for b in self._buckets:
+            if run in b.runs:
+                return b, b.runs.index(run)
+        raise ValueError(f"Session: run {run} has no bucket")
+
+    def _apply_commands(self) -> None:
+        while not self._commands.empty():
+            cmd = self._commands.get()
+            try:
+                self._apply(cmd)
+            except ValueError as e:  # bad input never ends a session: say it, keep going
+                self.messages.append(str(e))
+
+    def _apply(self, cmd: tuple) -> None:
+        if cmd[0] == "knob":
+            _, name, value, runs = cmd
+            targets = range(len(self.specs)) if runs is None else runs
+            self._set(name, value, [r for r in targets if self.fork_step[r] != -2])
+            return
+        _, parents, new, knobs = cmd
+        for b in self._buckets:
+            pairs = [(p, k) for p, k in zip(parents, new, strict=True) if p in b.runs]
+            if not pairs:
+                continue
+            b.fork([b.runs.index(p) for p, _ in pairs], runs=[k for _, k in pairs])
+            for p, k in pairs:
+                if p in self._collector.metrics:  # the branch's past is its parent's
+                    self._collector.copy_history(p, k)
+                self.fork_step[k] = b.step
+        for name, value in knobs.items():
+            self._set(name, value, new)
+
+    def _set(self, name: str, value, runs: Sequence[int]) -> None:
+        per_run = np.broadcast_to(np.asarray(value, dtype=object), (len(runs),))
+        for r, v in zip(runs, per_run, strict=True):
+            bucket, row = self._bucket_of(r)
+            if bucket.done:
+                continue
+            hyper = "lr" if name == "lr_scale" else name
+            if callable(v):
+                k = bucket.hyper_names.index(hyper) if hyper in bucket.hyper_names else None
+                if k is None:
+                    bucket.set_hyper(hyper, [row], torch.zeros(1))  # raises the named error
+                cur = float(bucket.tables[k, row, bucket.step])
+                n = bucket.steps - bucket.step
+                vals = torch.as_tensor(np.asarray(v(bucket.step, n, cur), dtype=np.float64))
+                if vals.shape != (n,):
+                    raise ValueError(
+                        f"fork: knob {name!r} function gave shape "
+                        f"{tuple(vals.shape)}, expected ({n},)"
+                    )
+                bucket.set_hyper(hyper, [row], vals[None], scale=name == "lr_scale")
+            else:
+                bucket.set_hyper(hyper, [row], torch.tensor([float(v)]), scale=name == "lr_scale")
