@@ -1,0 +1,59 @@
+"""The schedules lab's knobs, presets, URL state and export (the UI and notebook build on it)."""
+
+import numpy as np
+import pytest
+
+from workbench.labs.schedules import PRESETS, SCHEDULE_KINDS, SchedulesLab
+
+
+def test_specs_are_every_schedule_times_every_seed_in_one_bucket():
+    from workbench.engine import plan
+
+    lab = SchedulesLab(schedules=list(SCHEDULE_KINDS), steps=60, warmup=6, seeds=2)
+    specs = lab.specs()
+    assert len(specs) == 2 * len(SCHEDULE_KINDS) and plan(specs) == [list(range(len(specs)))]
+    for spec, kind in zip(specs[::2], SCHEDULE_KINDS, strict=True):
+        np.testing.assert_allclose(spec.optimizer.lr.table(60).numpy(), lab.preview()[kind])
+
+
+@pytest.mark.parametrize("kind", SCHEDULE_KINDS)
+def test_every_schedule_warms_up_to_the_peak_and_respects_the_budget(kind):
+    lab = SchedulesLab(steps=100, warmup=10, peak_lr=1e-2, final_lr=1e-4)
+    lr = lab.schedule(kind).table(100).numpy()
+    assert lr[0] == 0 and lr[10] == pytest.approx(1e-2)
+    assert lr.max() == pytest.approx(1e-2)
+    if kind != "constant":  # every decay reaches the final LR at the end of the budget
+        assert lab.schedule(kind)(100) == pytest.approx(1e-4)
+
+
+def test_presets_are_valid_knob_sets_with_explanations():
+    for name, (knobs, text) in PRESETS.items():
+        lab = SchedulesLab(**knobs, steps=60, warmup=6, seeds=1)
+        assert lab.specs() and len(text) > 80, name
+
+
+def test_url_query_round_trips_and_is_parsed_strictly():
+    lab = SchedulesLab(schedules=["wsd", "linear"], peak_lr=1e-2, decay=0.3, seeds=2)
+    assert SchedulesLab.from_query(lab.to_query()).to_query() == lab.to_query()
+    with pytest.raises(ValueError, match="knob steps='-5'"):
+        SchedulesLab.from_query({"steps": "-5"})
+    with pytest.raises(ValueError, match="unknown knob 'rm'"):
+        SchedulesLab.from_query({"rm": "1"})
+    with pytest.raises(ValueError, match="not a JSON value"):
+        SchedulesLab.from_query({"peak_lr": "__import__('os')"})
+    with pytest.raises(ValueError, match="schedules"):
+        SchedulesLab.from_query({"schedules": '["wsd", "exponential"]'})
+
+
+def test_budget_conflicts_are_named_before_training():
+    lab = SchedulesLab(steps=50, warmup=40, decay=0.5)
+    with pytest.raises(ValueError, match="wsd: warmup=40"):
+        lab.specs()
+
+
+def test_export_snippet_reproduces_the_sweep():
+    lab = SchedulesLab(schedules=["wsd"], steps=30, warmup=3, seeds=1, workload="mnist1d")
+    namespace: dict = {}
+    code = lab.export().replace("wb.run(lab.specs(), progress=True)", "lab.specs()")
+    exec(code, namespace)
+    assert namespace["ds"] == lab.specs()
