@@ -29,10 +29,14 @@ True
 
 from .basic import exponential, linear, piecewise, step, warmup
 from .compose import join
+from .continual import ANNEAL_SHAPES, infinite, rewarm
 from .core import Schedule, ScheduleLike, as_schedule, constant, from_dict, table
+from .cycles import sgdr
 from .decay import WSD_SHAPES, cosine, inverse_sqrt, one_minus_sqrt, wsd
+from .refine import refined, tabulated
 
 __all__ = [
+    "ANNEAL_SHAPES",
     "WSD_SHAPES",
     "Schedule",
     "ScheduleLike",
@@ -41,13 +45,18 @@ __all__ = [
     "cosine",
     "exponential",
     "from_dict",
+    "infinite",
     "inverse_sqrt",
     "join",
     "linear",
     "one_minus_sqrt",
     "piecewise",
+    "refined",
+    "rewarm",
+    "sgdr",
     "step",
     "table",
+    "tabulated",
     "warmup",
     "wsd",
 ]
