@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint format lab bench clean
+.PHONY: setup demo test lint format lab serve bench clean
 
 setup: $(STAMP)
 
@@ -33,6 +33,9 @@ format: setup
 
 lab: setup
 	$(BIN)/jupyter lab notebooks/
+
+serve: setup
+	$(BIN)/workbench serve
 
 bench: setup
 	$(BIN)/python bench/lockstep.py --quick

@@ -2,11 +2,13 @@
 
     workbench presets
     workbench run PRESET [--set knob=value ...] [--out DIR] [--device cpu|cuda]
+    workbench serve [--port 5006] [--show]
 
 ``run`` trains the preset's sweep with a progress bar and writes ``results.nc`` (the Dataset)
 and ``figure.html`` (a standalone plotly figure of the curves) into ``--out``. Bad input (unknown
 preset or knob, a value of the wrong type or out of range) exits with code 2 and a message that
-names it and what is allowed.
+names it and what is allowed. ``serve`` starts ``panel serve`` on the lab apps with the gallery
+as the index page.
 """
 
 from __future__ import annotations
@@ -83,6 +85,36 @@ def _cmd_run(args) -> int:
     return 0
 
 
+def _apps_dir() -> Path:
+    """The repo's ``apps/`` folder: beside the package (editable install) or under the cwd."""
+    for base in (Path(__file__).resolve().parent.parent, Path.cwd()):
+        if (base / "apps" / "gallery.py").is_file():
+            return base / "apps"
+    raise ValueError("cannot find apps/gallery.py; run from the repository root")
+
+
+def serve_command(*, port: int = 5006, show: bool = False) -> list[str]:
+    """The ``panel serve`` command line: every app in ``apps/``, the gallery at ``/``."""
+    apps = _apps_dir()
+    gallery = apps / "gallery.py"
+    labs = [p for p in sorted(apps.glob("*.py")) if p != gallery]
+    cmd = [sys.executable, "-m", "panel", "serve", str(gallery), *map(str, labs)]
+    # --index NAME.py serves the app NAME at the root route as well as at /NAME.
+    cmd += ["--index", str(gallery), "--port", str(port)]
+    return cmd + (["--show"] if show else [])
+
+
+def _cmd_serve(args) -> int:
+    import subprocess
+
+    try:
+        cmd = serve_command(port=args.port, show=args.show)
+    except ValueError as e:
+        print(f"workbench serve: {e}", file=sys.stderr)
+        return 2
+    return subprocess.call(cmd)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``workbench`` console script."""
     parser = argparse.ArgumentParser(prog="workbench", description=__doc__.split("\n")[0])
@@ -102,7 +134,12 @@ def main(argv: list[str] | None = None) -> int:
         "--device", choices=["cpu", "cuda"], default=None, help="default: cuda when available"
     )
     r.add_argument("--cache", default=None, help="results cache directory (default: none)")
+    v = sub.add_parser("serve", help="serve the lab apps with the gallery as the index page")
+    v.add_argument("--port", type=int, default=5006, help="port (default 5006)")
+    v.add_argument("--show", action="store_true", help="open a browser")
     args = parser.parse_args(argv)
+    if args.command == "serve":
+        return _cmd_serve(args)
     if args.command == "presets":
         return _cmd_presets(args)
     return _cmd_run(args)

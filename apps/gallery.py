@@ -1,0 +1,57 @@
+"""The index page: one card per lab app, with a sketch and a one-line description.
+
+``workbench serve`` serves it at ``/`` (``panel serve ... --index apps/gallery.py``) beside the
+lab apps, so a card's link ``./schedules`` opens ``/schedules``.
+"""
+
+from __future__ import annotations
+
+import panel as pn
+
+pn.extension()
+
+# (app path, title, one line, thumbnail as inline SVG): a new lab adds a row here.
+LABS = [
+    (
+        "schedules",
+        "Learning-rate schedules",
+        "WSD, cosine, linear and 1-sqrt at one budget: preview the LR, train a sweep live, "
+        "fork a run to start its decay now.",
+        """<svg viewBox="0 0 200 90" width="200" height="90" role="img" aria-label="LR curves">
+  <rect width="200" height="90" fill="#f8fafc"/>
+  <polyline fill="none" stroke="#636efa" stroke-width="3"
+    points="10,80 30,15 150,15 190,80"/>
+  <path fill="none" stroke="#ef553b" stroke-width="3"
+    d="M10,80 L30,15 C90,15 130,70 190,80"/>
+</svg>""",
+    ),
+]
+
+_CARD_CSS = """
+a.lab-card {display: flex; gap: 16px; align-items: center; padding: 14px; width: 560px;
+  border: 1px solid #d0d7de; border-radius: 10px; text-decoration: none; color: inherit;
+  background: white;}
+a.lab-card:hover {border-color: #636efa; box-shadow: 0 2px 8px rgba(0,0,0,.08);}
+a.lab-card h3 {margin: 0 0 6px 0; color: #1f2937;}
+a.lab-card p {margin: 0; color: #4b5563;}
+"""
+
+
+def card(path: str, title: str, line: str, svg: str) -> pn.pane.HTML:
+    """One lab's card: the whole card is a link to its app."""
+    html = f'<a class="lab-card" href="./{path}">{svg}<div><h3>{title}</h3><p>{line}</p></div></a>'
+    return pn.pane.HTML(html, stylesheets=[_CARD_CSS], margin=(8, 0))
+
+
+def create_app() -> pn.Column:
+    """The gallery page (a fresh layout per browser session)."""
+    return pn.Column(
+        "# Training-dynamics workbench",
+        "Small sweeps trained in lockstep, answered while you look at the slider. Pick a lab:",
+        *(card(*lab) for lab in LABS),
+        margin=(0, 20),
+    )
+
+
+if pn.state.served:
+    create_app().servable(title="workbench gallery")

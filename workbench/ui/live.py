@@ -1,0 +1,218 @@
+"""A live sweep on a page: run, pause, resume, stop, steer the LR and fork while it trains.
+
+:class:`LiveRun` owns a :class:`~workbench.session.Session`. The session trains in its own
+thread; this viewer never touches a Panel or Bokeh model from there. Instead a periodic
+callback on the page's event loop polls ``session.dataset()`` and ``session.progress`` every
+``refresh_ms`` and redraws, so every model update happens on the thread that owns the document.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import panel as pn
+import param
+
+from ..plots import training_curves
+from ..session import Session
+from ..spec import RunSpec
+
+__all__ = ["LiveRun", "decay_to_zero"]
+
+_TERMINAL = ("done", "stopped", "error")
+
+
+def decay_to_zero(step: int, remaining: int, current: float) -> np.ndarray:
+    """The LR of a "start the decay now" branch: linear from ``current`` to 0 over what is left.
+
+    Examples
+    --------
+    >>> decay_to_zero(10, 3, 0.2).tolist()
+    [0.2, 0.1, 0.0]
+    """
+    return current * np.linspace(1.0, 0.0, remaining)
+
+
+class LiveRun(pn.viewable.Viewer):
+    """Buttons, a live LR multiplier, a progress bar and live curves for one sweep.
+
+    ``specs`` is a list of :class:`~workbench.RunSpec` or a function returning one; a function
+    is called on every press of Run, so an app can pass ``lab.specs`` and get the sweep of the
+    knobs as they are at that moment. Errors (invalid specs, a knob the session rejects, a
+    failed run) show in an alert; the page and anything already computed stay.
+    """
+
+    lr_scale = param.Number(
+        default=1.0,
+        bounds=(0.0, 10.0),
+        softbounds=(0.0, 3.0),
+        step=0.05,
+        label="LR multiplier (live)",
+        doc="Multiply every run's learning rate, schedule included, from the next chunk on.",
+    )
+    chunk_steps = param.Integer(
+        default=10, bounds=(1, None), doc="Steps between refreshes and points where knobs apply."
+    )
+    refresh_ms = param.Integer(default=400, bounds=(50, None), doc="Plot refresh period (ms).")
+    window = param.Integer(default=10, bounds=(1, None), doc="Training-loss smoothing window.")
+    state = param.String(default="idle", constant=True, doc="The session's state, as shown.")
+
+    def __init__(self, specs: Sequence[RunSpec] | Callable[[], Sequence[RunSpec]], **params):
+        super().__init__(**params)
+        self._specs = specs
+        self.session: Session | None = None
+        self._callback = None
+        self._seen_messages = 0
+        self._drawn: tuple | None = None
+        # Widgets live on the instance (one set per browser session), never on the class.
+        self._run = pn.widgets.Button(label="Run", color="primary", width=90)
+        self._pause = pn.widgets.Button(label="Pause", width=90, disabled=True)
+        self._resume = pn.widgets.Button(label="Resume", width=90, disabled=True)
+        self._stop = pn.widgets.Button(label="Stop", width=90, disabled=True)
+        self._fork = pn.widgets.Button(
+            label="Fork: start the decay now",
+            color="warning",
+            width=210,
+            disabled=True,
+            description="Branch every original run here, decaying its LR linearly to 0 "
+            "over the remaining steps (the originals go on unchanged).",
+        )
+        self._scale = pn.widgets.FloatSlider.from_param(self.param.lr_scale, width=260)
+        self._progress = pn.indicators.Progress(value=0, max=1, bar_color="primary", width=260)
+        self._status = pn.pane.Markdown("Press **Run** to train the sweep.", css_classes=["status"])
+        self._alert = pn.pane.Alert("", alert_type="danger", visible=False)
+        self._plot = pn.pane.Plotly(None, sizing_mode="stretch_width", height=430, visible=False)
+        self._run.on_click(lambda _: self.start())
+        self._pause.on_click(lambda _: self._command("pause"))
+        self._resume.on_click(lambda _: self._command("resume"))
+        self._stop.on_click(lambda _: self._command("stop"))
+        self._fork.on_click(lambda _: self.fork_decay())
+        self.param.watch(lambda e: self.apply_knob("lr_scale", e.new), "lr_scale")
+        if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
+            pn.state.on_session_destroyed(lambda _ctx: self.close())
+
+    # -- actions -----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Train the sweep from scratch (stopping a sweep that is still running)."""
+        self.close()
+        try:
+            specs = self._specs() if callable(self._specs) else self._specs
+            self.session = Session(specs, chunk_steps=self.chunk_steps)
+        except ValueError as e:
+            self.show_error(f"Cannot start: {e}")
+            return
+        self.hide_error()
+        self._seen_messages, self._drawn = 0, None
+        self._plot.object, self._plot.visible = None, False  # no empty axes before data
+        self.session.start()
+        if self.lr_scale != 1.0:
+            self.apply_knob("lr_scale", self.lr_scale)
+        self._callback = pn.state.add_periodic_callback(self.refresh, period=self.refresh_ms)
+        self.refresh()
+
+    def apply_knob(self, name: str, value) -> bool:
+        """Send a live knob to the session; a rejected value shows in the alert."""
+        if self.session is None or self.session.state in _TERMINAL:
+            return False
+        try:
+            self.session.set_knob(name, value)
+        except ValueError as e:
+            self.show_error(str(e))
+            return False
+        return True
+
+    def fork_decay(self) -> list[int]:
+        """Branch every original run now, with its LR decaying linearly to 0 from here."""
+        s = self.session
+        if s is None or s.state in _TERMINAL:
+            self.show_error("Fork: nothing is training; press Run first.")
+            return []
+        originals = [r for r, p in enumerate(s.parent) if p == -1]
+        try:
+            return s.fork(originals, knobs={"lr": decay_to_zero})
+        except ValueError as e:
+            self.show_error(str(e))
+            return []
+
+    def close(self) -> None:
+        """Stop the session (if any) and the page's refresh callback."""
+        if self._callback is not None:
+            self._callback.stop()
+            self._callback = None
+        if self.session is not None and self.session.state not in _TERMINAL:
+            self.session.stop()
+
+    def _command(self, what: str) -> None:
+        if self.session is not None:
+            getattr(self.session, what)()
+        self.refresh()
+
+    # -- the page ----------------------------------------------------------------------------
+
+    def show_error(self, text: str) -> None:
+        self._alert.object = text
+        self._alert.visible = True
+
+    def hide_error(self) -> None:
+        self._alert.object, self._alert.visible = "", False
+
+    def refresh(self) -> None:
+        """Poll the session and redraw (runs on the page's thread, from the periodic callback)."""
+        s = self.session
+        if s is None:
+            return
+        state = s.state
+        with param.edit_constant(self):
+            self.state = state
+        done, total = s.progress
+        self._progress.max = max(total, 1)
+        self._progress.value = min(done, total)
+        steps = max(spec.steps for spec in s.specs)
+        step = steps * done // max(total, 1)  # buckets of one sweep advance in lockstep
+        self._status.object = (
+            f"**{state}** · step {step} / {steps} · {len(s.specs)} runs"
+            f" · {done} / {total} run-steps"
+        )
+        if len(s.messages) > self._seen_messages:
+            self.show_error(" ".join(s.messages[self._seen_messages :]))
+            self._seen_messages = len(s.messages)
+        if state == "error":
+            self.show_error(f"Training failed: {s.error!r}. Curves so far are kept.")
+        key = (done, len(s.specs), state)
+        if key != self._drawn:
+            self._draw()
+            self._drawn = key
+        running = state in ("running", "paused")
+        self._pause.disabled = state != "running"
+        self._resume.disabled = state != "paused"
+        self._stop.disabled = not running
+        self._fork.disabled = not running
+        if state in _TERMINAL and self._callback is not None:
+            self._callback.stop()
+            self._callback = None
+
+    def _draw(self) -> None:
+        try:
+            ds = self.session.dataset()
+        except ValueError:  # no step computed yet
+            return
+        # A branch is its own curve: name it after its parent's group and its fork step.
+        groups = [
+            g if p < 0 else f"{g} → decay@{f}"
+            for g, p, f in zip(
+                ds.group.values.tolist(), ds.parent.values, ds.fork_step.values, strict=True
+            )
+        ]
+        ds = ds.assign_coords(group=("run", np.asarray(groups)))
+        fig = training_curves(ds, window=self.window)
+        # The x axes span the whole budget, so the curves visibly grow into it.
+        fig.update_xaxes(range=[0, max(spec.steps for spec in self.session.specs)])
+        fig.update_layout(uirevision="live", height=430)
+        self._plot.object, self._plot.visible = fig, True
+
+    def __panel__(self):
+        buttons = pn.Row(self._run, self._pause, self._resume, self._stop, self._fork)
+        status = pn.Row(self._scale, pn.Column(self._progress, self._status))
+        return pn.Column(buttons, status, self._alert, self._plot, sizing_mode="stretch_width")

@@ -1,0 +1,78 @@
+"""A lab's knobs in the page URL, and its export snippet on the page.
+
+``?steps=40&workload="mnist1d"`` opens the lab with those knobs (values are JSON, as
+:meth:`~workbench.labs.schedules.SchedulesLab.to_query` writes them), and every knob change
+rewrites the query so the address bar is always a link to what is on screen. The query is
+parsed strictly with the lab's ``from_query``: a bad value shows an alert naming it and the lab
+keeps its defaults; nothing in the URL is ever executed.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl, urlencode
+
+import panel as pn
+import param
+
+__all__ = ["url_state", "export_pane", "parse_search"]
+
+
+def parse_search(search: str) -> dict[str, str]:
+    """``?a=1&b=%22x%22`` -> ``{"a": "1", "b": '"x"'}``; a knob given twice is an error.
+
+    Examples
+    --------
+    >>> parse_search('?steps=40&workload=%22mnist1d%22')
+    {'steps': '40', 'workload': '"mnist1d"'}
+    """
+    out: dict[str, str] = {}
+    for k, v in parse_qsl(search.lstrip("?"), keep_blank_values=True):
+        if k in out:
+            raise ValueError(f"knob {k!r} appears twice in the URL")
+        out[k] = v
+    return out
+
+
+def url_state(lab: param.Parameterized, *, alert: pn.pane.Alert | None = None) -> pn.pane.Alert:
+    """Load ``lab``'s knobs from the page URL, then keep the URL in step with them.
+
+    Returns the alert pane that reports a URL it could not read (hidden otherwise); pass your
+    own ``alert`` to reuse one. Outside a served page (no ``pn.state.location``) it does
+    nothing but return the alert.
+    """
+    alert = alert or pn.pane.Alert("", alert_type="warning", visible=False)
+    loc = pn.state.location
+    if loc is None:
+        return alert
+    knobs = [k for k in lab.param if k != "name"]
+    try:
+        query = parse_search(loc.search or "")
+        loaded = type(lab).from_query(query)
+    except ValueError as e:
+        alert.object = f"**The link's settings were not applied** ({e}); using the defaults."
+        alert.visible = True
+    else:
+        lab.param.update(**{k: getattr(loaded, k) for k in query})
+
+    defaults = {k: lab.param[k].default for k in knobs}
+
+    def _write(*_events) -> None:
+        changed = {k: v for k, v in lab.to_query().items() if getattr(lab, k) != defaults[k]}
+        loc.search = f"?{urlencode(changed)}" if changed else ""
+
+    lab.param.watch(_write, knobs)
+    return alert
+
+
+def export_pane(lab) -> pn.viewable.Viewable:
+    """A button that shows ``lab.export()``: the Python that reproduces the page's sweep."""
+    code = pn.pane.Markdown("", visible=False, sizing_mode="stretch_width", css_classes=["export"])
+    button = pn.widgets.Button(label="Export as Python", color="default", width=150)
+
+    def _show(_event=None) -> None:
+        code.object = f"```python\n{lab.export()}```"
+        code.visible = True
+
+    button.on_click(_show)
+    lab.param.watch(lambda *_: code.visible and _show(), [k for k in lab.param if k != "name"])
+    return pn.Column(button, code, sizing_mode="stretch_width")
