@@ -20,7 +20,7 @@ def test_create_app_previews_the_knobs(app_module):
     app.__panel__()
     fig = app.preview.object
     assert [t.name for t in fig.data] == ["wsd", "cosine"]
-    assert len(fig.data[0].y) == 400
+    assert len(fig.data[0].y) == 300
     app.lab.steps = 120
     assert [len(t.y) for t in app.preview.object.data] == [120, 120]
     np.testing.assert_allclose(app.preview.object.data[1].y, app.lab.preview()["cosine"])
@@ -117,7 +117,7 @@ def test_gallery_links_to_the_schedules_app(server, page, tmp_path):
 @pytest.mark.slow
 def test_moving_a_knob_updates_the_preview(server, page, tmp_path):
     page.goto(f"{server}/schedules")
-    assert _wait_for_plot(page, 0, lambda n: n == [400, 400]) == [400, 400]
+    assert _wait_for_plot(page, 0, lambda n: n == [300, 300]) == [300, 300]
     steps = _knob_input(page, "Steps")
     steps.fill("150")
     steps.press("Enter")
@@ -144,7 +144,7 @@ def test_invalid_url_shows_alert_and_app_works(server, page, tmp_path):
     page.goto(f"{server}/schedules?{urlencode({'steps': '5', 'warmup': '2'})}")
     page.get_by_text("The link's settings were not applied").wait_for()
     page.get_by_text("knob steps='5'").wait_for()  # names the knob and the value
-    assert _knob_input(page, "Steps").input_value() == "400"  # defaults kept
+    assert _knob_input(page, "Steps").input_value() == "300"  # defaults kept
     page.screenshot(path=tmp_path / "invalid_url.png", full_page=True)
     steps = _knob_input(page, "Steps")
     steps.fill("200")
