@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 
 import numpy as np
 import pytest
+from browser_fixtures import app_module, browser, page, server  # noqa: F401 (fixtures)
 
 TINY = {"steps": "40", "seeds": "1", "warmup": "4", "workload": json.dumps("mnist1d")}
 

@@ -1,4 +1,6 @@
-"""Fixtures for the app tests: a ``panel serve`` of every app, and a headless Chromium page."""
+"""Fixtures for the app tests (imported by them): a ``panel serve`` of every app, and a headless
+Chromium page. Not a conftest.py: several conftest.py files in folders without __init__.py
+clash under --doctest-modules."""
 
 from __future__ import annotations
 
