@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import itertools
 import numbers
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -166,7 +167,7 @@ class _Param:
     hi: float
 
 
-class _Law:
+class _Law(ABC):
     """What both laws share: the fit (log-parametrised bounded least squares) and its checks."""
 
     name: ClassVar[str]
@@ -183,6 +184,7 @@ class _Law:
     def _fixed(self) -> dict[str, float]:
         return {}
 
+    @abstractmethod
     def _evaluate(
         self,
         u: np.ndarray,
@@ -196,19 +198,18 @@ class _Law:
 
         ``geometry``: what :meth:`_precompute` returned for these ``u, steps, warmup``.
         """
-        raise NotImplementedError
 
     def _precompute(self, u: np.ndarray, steps: np.ndarray, warmup: int) -> Any:
         """Parameter-free intermediate results reused by every evaluation during a fit."""
         return None
 
+    @abstractmethod
     def _to_raw(self, p: dict, scale: float) -> dict:
         """Parameters fitted on ``lrs / scale`` -> parameters of the same law on ``lrs``."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _init_grid(self, data: list[_FitCurve]) -> list[tuple[float, dict]]:
         """Starting points, each with its residual norm."""
-        raise NotImplementedError
 
     def fit(
         self,
