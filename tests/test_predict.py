@@ -43,7 +43,7 @@ STEPS = _table(  # two-stage drops, as Luo et al. derived the law from
 
 
 def _mpl_reference(lrs, warmup, L0, A, alpha, B, C, beta, gamma):
-    """Luo et al. (2025) Eq. (1), 1-based as in the paper; returns the loss after t = 1..T."""
+    """Luo et al. (2025), 1-based as in the paper; returns the loss after t = 1..T."""
     eta = [float(x) for x in lrs[warmup:]]  # eta_1 .. eta_n after warmup
     s_w = float(sum(lrs[:warmup]))
     out = [L0 + A * float(sum(lrs[:t])) ** -alpha for t in range(1, warmup + 1)]
@@ -348,3 +348,72 @@ def test_fit_argument_errors():
         LRAnnealingLaw(lam=1.0)
     with pytest.raises(ValueError, match="warmup=400 must be in"):
         MultiPowerLaw.loss(COSINE, **MPL_TRUE, warmup=T)
+
+
+# -- the real claim ------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_law_fitted_on_constant_and_cosine_runs_predicts_a_held_out_wsd_run():
+    """Luo et al.'s claim at our scale: fit on constant + cosine, predict WSD's final loss (3%).
+
+    Workload: softmax regression (``MLP(hidden=())``) on mnist1d with AdamW at a high peak LR,
+    three seeds per schedule, 600 steps. At this LR the constant run sits ~10% above the
+    annealed runs, so schedules matter; the loss is convex, so seeds agree to ~0.2% and the
+    medians of three seeds are a sharp target. Target: ``eval_loss`` every 20 steps (the law
+    is a law of the expected loss: eval_loss has no minibatch noise; here train and test loss
+    agree, 16k examples for 410 parameters).
+
+    Why not a hidden-layer MLP: measured on mnist1d MLPs (32 to 100-100 wide, 1000-3000 steps,
+    15 seeds each), the final loss varies 2-6% across seeds and the held-out prediction errors
+    of fits on 3-seed medians scatter over +-5-15%. Constant + cosine curves that noisy do not
+    pin down how fast a LR drop pays off (the fit's cost is flat over the law's C while the
+    WSD prediction moves by +-7%), and multi-epoch overfitting bends the curves away from the
+    law; even 15-seed medians miss by up to 11% on some settings. Luo et al. fit far smoother
+    LLM curves (tens of thousands of steps, single epoch).
+    """
+    steps, peak = 600, 0.1
+    lrs = [
+        schedules.constant(value=peak),
+        schedules.cosine(peak=peak, steps=steps),
+        schedules.wsd(peak=peak, steps=steps, decay=0.2),
+    ]
+    base = wb.RunSpec(
+        data=wb.data_spec("mnist1d", num_samples=20000),
+        model=wb.MLP(hidden=()),
+        optimizer=wb.AdamW(lr=peak, weight_decay=0.0),
+        steps=steps,
+        batch_size=128,
+        eval_every=20,
+    )
+    ds = wb.run(wb.grid(base, {"optimizer.lr": lrs, "seed": range(3)}))
+    kind = ds["optimizer.lr.kind"].values
+    const, cos, held = ([int(i) for i in np.flatnonzero(kind == k)] for k in kind[::3])
+    assert [kind[g[0]] for g in (const, cos, held)] == ["constant", "cosine", "wsd"]
+
+    skip = steps // 40  # the first few evaluations: the initial transient
+    fitted = fit_dataset(ds, [const, cos], target="eval_loss", skip=skip)
+    ((held_lrs, held_loss, held_steps),) = curves_of(ds, [held], target="eval_loss")
+    assert held_steps[-1] == steps
+    predicted = fitted.predict(held_lrs, steps=[steps])[0]
+    error = predicted / held_loss[-1] - 1
+    r2 = fitted.r2([(held_lrs, held_loss, held_steps)], skip=skip)
+    print(
+        f"\n{fitted}\nWSD final: predicted {predicted:.4f}, measured {held_loss[-1]:.4f} "
+        f"({100 * error:+.2f}%), R² on the held-out curve {r2:.3f}"
+    )
+
+    # the schedules really differ here: the constant run ends well above the WSD run
+    const_final = curves_of(ds, [const], target="eval_loss")[0][1][-1]
+    assert const_final > 1.03 * held_loss[-1]
+    assert abs(error) < 0.03
+    # The whole held-out curve: its stable phase, the drop and the end. Measured 0.82-0.94 on
+    # five disjoint seed triples. Reusing a fitted curve as the prediction does far worse.
+    assert r2 > 0.8
+    for other in (const, cos):
+        ((_, y, s),) = curves_of(ds, [other], target="eval_loss")
+        keep = s > skip
+        naive = 1 - np.sum((y - held_loss)[keep] ** 2) / np.sum(
+            (held_loss[keep] - held_loss[keep].mean()) ** 2
+        )
+        assert r2 > naive + 0.3

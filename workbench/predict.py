@@ -271,9 +271,7 @@ class _Law(ABC):
                 f"fit: {n_points} points left after skip={skip} and smooth={smooth}; the "
                 f"{self.name} law has {len(free)} parameters"
             )
-        scale = max(float(d.u.max()) for d in data)
-        if scale <= 0:
-            raise ValueError("fit: every learning rate in curves is 0; nothing to fit")
+        scale = max(float(d.u.max()) for d in data)  # > 0: points without LR area are gone
         for d in data:
             d.u = d.u / scale
             d.geometry = self._precompute(d.u, d.steps, d.warmup)
@@ -355,11 +353,13 @@ class LRAnnealingLaw(_Law):
       area with momentum: each LR drop lowers the loss by ``C*drop*(1 - lam**age)/(1 - lam)``,
       reaching its full effect after about ``1 / (1 - lam)`` updates.
 
-    Checked against the paper: the formula in the project notes is the paper's. Choices made
-    here: warmup LRs count in ``S1`` and warmup rises are not annealing (``m`` starts at the
-    first update after warmup, with ``eta_0`` its LR); ``lam`` is fixed at the paper's
-    ``0.999`` by default, a delay of ~1000 updates that suits LLM runs of 10^4+ steps. For
-    runs of a few hundred steps pass ``lam=None`` to fit it too.
+    Checked against the paper: the formula in the project notes is the paper's (there ``L`` is
+    the validation loss at step ``s``); no correction. Choices made here: warmup LRs count in
+    ``S1`` and warmup rises are not annealing (``m`` starts at the first update after warmup,
+    with ``eta_0`` its LR); ``lam`` is fixed at the paper's ``0.999`` by default, a delay of
+    ~1000 updates that suits LLM runs of 10^4+ steps: for runs of a few hundred steps pass
+    ``lam=None`` to fit it too. ``C*S2`` grows without bound in a long decay, so the law can
+    fall below ``L0``; the multi-power law's drop term saturates instead.
 
     Parameters
     ----------
@@ -437,7 +437,7 @@ class LRAnnealingLaw(_Law):
         u: np.ndarray, steps: np.ndarray, warmup: int, p: dict, grad: bool = False
     ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         lam = p["lam"]
-        m = lfilter([1.0], [1.0, -lam], _drops(u, warmup))  # m_i = lam*m_{i-1} + drop_i
+        m = _momentum(_drops(u, warmup), lam)
         s2 = np.concatenate([[0.0], np.cumsum(m)])[steps]
         area = _area(u)[steps]
         power = _power_term(area, p["A"], p["alpha"])
@@ -447,7 +447,7 @@ class LRAnnealingLaw(_Law):
         with np.errstate(divide="ignore", invalid="ignore"):
             d_alpha = -p["alpha"] * np.log(area) * power
         # dm_i/dlam = m_{i-1} + lam * dm_{i-1}/dlam; dlam/dlog(tau) = 1 - lam
-        dm = lfilter([1.0], [1.0, -lam], np.concatenate([[0.0], m[:-1]]))
+        dm = _momentum(np.concatenate([[0.0], m[:-1]]), lam)
         ds2 = np.concatenate([[0.0], np.cumsum(dm)])[steps]
         d = dict(L0=np.full_like(y, p["L0"]), A=power, alpha=d_alpha, C=-p["C"] * s2)
         d["tau"] = -p["C"] * ds2 * (1.0 - lam)
@@ -477,7 +477,14 @@ class LRAnnealingLaw(_Law):
         out = []
         for tau in taus:
             lam = 1.0 - 1.0 / tau
-            s2 = [d.smooth(self._formula(d.u, d.steps, d.warmup, _unit_s2(lam))[0]) for d in data]
+            s2 = [
+                d.smooth(
+                    np.concatenate([[0.0], np.cumsum(_momentum(_drops(d.u, d.warmup), lam))])[
+                        d.steps
+                    ]
+                )
+                for d in data
+            ]
             for alpha in _ALPHAS:
                 area = [d.smooth(_power_term(_area(d.u)[d.steps], 1.0, alpha)) for d in data]
                 coef, rnorm = _nnls_start(data, area, s2)
@@ -486,9 +493,9 @@ class LRAnnealingLaw(_Law):
         return out
 
 
-def _unit_s2(lam: float) -> dict:
-    """Parameters that make the annealing law return ``-S2`` (no constant, no power term)."""
-    return dict(L0=0.0, A=0.0, alpha=1.0, C=1.0, lam=lam)
+def _momentum(drops: np.ndarray, lam: float) -> np.ndarray:
+    """``m_i = lam * m_{i-1} + drops_i`` with ``m_{-1} = 0``."""
+    return lfilter([1.0], [1.0, -lam], drops)
 
 
 _ALPHAS = (0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5)
@@ -505,10 +512,13 @@ class MultiPowerLaw(_Law):
       the loss by up to ``B*drop``, with ``S_k = sum_{tau=k..t} eta_tau`` the area swept since
       the drop and ``G(x) = 1 - (C*x + 1)**-beta`` a saturating power law.
 
-    Checked against the paper: the formula in the project notes is the paper's. Choices made
-    here: the warmup is detected as the LR's initial rise (override with ``warmup=``) and rises
-    after warmup enter ``LD`` as negative drops. The parameters depend on the LR units:
-    ``A ~ lr**alpha``, ``B ~ 1/lr``, ``C ~ lr**(gamma - 1)``.
+    Checked against the paper: the formula in the project notes is the paper's; no correction,
+    two precisions: ``S1(t)`` sums the LRs *after* warmup (``S_W`` is the warmup's sum, so
+    ``S1 + S_W`` is the whole area) and ``eta_0`` is the LR at the end of warmup, so the first
+    post-warmup update is no drop. Choices made here: the warmup is detected as the LR's
+    initial rise (override with ``warmup=``) and rises after warmup enter ``LD`` as negative
+    drops. The parameters depend on the LR units: ``A ~ lr**alpha``, ``B ~ 1/lr``,
+    ``C ~ lr**(gamma - 1)``.
 
     References
     ----------
@@ -668,16 +678,20 @@ class MultiPowerLaw(_Law):
             ]
             for alpha in _ALPHAS:
                 area = [d.smooth(_power_term(_area(d.u)[d.steps], 1.0, alpha)) for d in data]
-                coef, rnorm = _nnls_start(data, area, [-x for x in ld])
+                coef, rnorm = _nnls_start(data, area, ld)
                 out.append((rnorm, dict(L0=coef[0], A=coef[1], alpha=alpha, B=coef[2], **shape)))
         return out
 
 
-def _nnls_start(data: list, area: list, minus_drop: list) -> tuple[np.ndarray, float]:
-    """``L0, A, B >= 0`` minimising ``|L0 + A*area - B*drop_term - target|`` over all curves."""
+def _nnls_start(data: list, area: list, decrease: list) -> tuple[np.ndarray, float]:
+    """``a, b, c >= 0`` minimising ``|a + b*area - c*decrease - target|`` over all curves.
+
+    ``area`` and ``decrease`` hold, per curve, the power term (``A = 1``) and the annealing
+    term (``C = 1`` or ``B = 1``) at the curve's blocks.
+    """
     y = np.concatenate([d.target for d in data])
     x = np.stack(
-        [np.ones_like(y), np.concatenate(area), -np.concatenate(minus_drop)], axis=1
+        [np.ones_like(y), np.concatenate(area), -np.concatenate(decrease)], axis=1
     )  # (points, 3)
     ok = np.isfinite(x).all(axis=1)
     coef, rnorm = nnls(x[ok], y[ok])
@@ -904,7 +918,7 @@ def curves_of(
     out = []
     for g in runs:
         group = [g] if isinstance(g, numbers.Integral) else list(g)
-        if not group or not all(isinstance(r, numbers.Integral) and -n <= r < n for r in group):
+        if not group or not all(isinstance(r, numbers.Integral) and 0 <= r < n for r in group):
             raise ValueError(f"curves_of: runs entry {g!r} must be run indices in [0, {n})")
         diverged = [r for r in group if "diverged_step" in ds and ds.diverged_step[r] >= 0]
         if diverged:
@@ -1095,7 +1109,7 @@ def best_wsd(
 
     References
     ----------
-    Luo et al. (2025) Sec. 5 optimise the whole schedule under the multi-power law and find a
+    Luo et al. (2025) optimise the whole schedule under the multi-power law and find a
     WSD-like shape; this searches the WSD family only.
 
     Examples
