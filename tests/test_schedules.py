@@ -158,7 +158,7 @@ CASE_IDS = [repr(s) for s in EXAMPLES]
 
 def test_cases_cover_every_kind():
     # the continual-learning and refined schedules have their cases in test_schedules_more.py
-    more = {"sgdr", "infinite", "rewarm", "tabulated"}
+    more = {"sgdr", "wsd_s", "infinite", "rewarm", "tabulated"}
     assert {s.kind for s in EXAMPLES} | more == set(_REGISTRY)
     assert set(_REGISTRY) <= set(sch.__all__)
 

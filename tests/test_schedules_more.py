@@ -30,11 +30,12 @@ from workbench.schedules import (
     tabulated,
     warmup,
     wsd,
+    wsd_s,
 )
 from workbench.schedules.core import _REGISTRY
 
 FAST = settings(max_examples=60, deadline=None)
-NEW_KINDS = {"sgdr", "infinite", "rewarm", "tabulated"}
+NEW_KINDS = {"sgdr", "wsd_s", "infinite", "rewarm", "tabulated"}
 
 
 def _cos(peak, final, p):
@@ -96,6 +97,30 @@ CASES = [
         },
     ),
     (sgdr(peak=1.0, period=2, decay_peak=0.0), {0: 1.0, 1: 0.5, 2: 0.0, 3: 0.0, 100: 0.0}),
+    # WSD-S: segments [0, 10), [10, 20), [20, 30); each decays linearly over its last 2 steps
+    # and the next one restarts at the peak; warmup [0, 2) in the first.
+    (
+        wsd_s(peak=1.0, steps=30, checkpoints=3, warmup=2, decay=0.2, shape="linear", final=0.1),
+        {
+            0: 0.0,
+            1: 0.5,
+            2: 1.0,
+            8: 1.0,
+            9: 0.55,
+            10: 1.0,
+            18: 1.0,
+            19: 0.55,
+            20: 1.0,
+            29: 0.55,
+            30: 0.1,
+            40: 0.1,
+        },
+    ),
+    # uneven segments: ends at round(10/3)=3, round(20/3)=7, 10; decay=1: all decay, 1-sqrt
+    (
+        wsd_s(peak=1.0, steps=10, checkpoints=3, decay=1.0),
+        {0: 1.0, 1: 1 - math.sqrt(1 / 3), 3: 1.0, 5: 1 - math.sqrt(1 / 2), 7: 1.0, 10: 0.0},
+    ),
     # warmup [0, 4), cooldown [4, 12], then constant for ever.
     (
         infinite(peak=1.0, warmup=4, cooldown=8, constant=0.2),
@@ -392,6 +417,29 @@ def test_sgdr_decays_within_each_cycle_and_restarts_to_peak(period, mult, warm):
 
 
 @pytest.mark.parametrize("shape", ["linear", "cosine", "1-sqrt"])
+def test_wsd_s_with_one_checkpoint_is_wsd(shape):
+    kw = dict(peak=0.3, steps=97, warmup=7, decay=0.25, shape=shape, final=0.01)
+    assert torch.equal(wsd_s(checkpoints=1, **kw).table(120), wsd(**kw).table(120))
+
+
+@given(
+    steps=st.integers(20, 400),
+    k=st.integers(1, 6),
+    decay=st.floats(0.0, 1.0),
+)
+@FAST
+def test_wsd_s_reaches_final_at_every_checkpoint_and_restarts_at_peak(steps, k, decay):
+    s = wsd_s(peak=1.0, steps=steps, checkpoints=k, decay=decay, final=0.0)
+    table = s.table(steps + 1)
+    ends = [round(steps * (i + 1) / k) for i in range(k)]
+    for end in ends[:-1]:
+        assert table[end] == 1.0  # the next segment starts at the peak
+        assert table[end - 1] <= 1.0
+    assert table[steps] == 0.0
+    assert float(table.max()) == 1.0 and float(table.min()) >= 0.0
+
+
+@pytest.mark.parametrize("shape", ["linear", "cosine", "1-sqrt"])
 def test_infinite_equals_join_of_simple_schedules(shape):
     kw = dict(peak=1.0, warmup=10, cooldown=30, constant=0.3, anneal_steps=20, final=0.05)
     s = infinite(**kw, anneal_at=100, shape=shape)
@@ -684,6 +732,14 @@ def test_replace_revalidates():
 
 
 INVALID = [
+    (lambda: wsd_s(peak=1.0, steps=10, checkpoints=11), r"wsd_s: checkpoints=11 must be <= "),
+    (lambda: wsd_s(peak=1.0, steps=10, checkpoints=0), r"wsd_s: checkpoints=0 must be an integ"),
+    (lambda: wsd_s(peak=1.0, steps=30, decay=1.2), r"wsd_s: decay=1.2 must be in \[0, 1\]"),
+    (lambda: wsd_s(peak=1.0, steps=30, shape="step"), r"wsd_s: shape='step' must be one of"),
+    (
+        lambda: wsd_s(peak=1.0, steps=30, checkpoints=3, warmup=9, decay=0.2),
+        r"wsd_s: warmup=9 plus the first decay .* must fit in the first segment \(10 steps\)",
+    ),
     (lambda: sgdr(peak=-1.0, period=3), r"sgdr: peak=-1.0 must be >= 0"),
     (lambda: sgdr(peak=1.0, period=0), r"sgdr: period=0 must be an integer >= 1"),
     (lambda: sgdr(peak=1.0, period=3, mult=1.5), r"sgdr: mult=1.5 must be an integer >= 1"),

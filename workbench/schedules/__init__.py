@@ -31,7 +31,7 @@ from .basic import exponential, linear, piecewise, step, warmup
 from .compose import join
 from .continual import ANNEAL_SHAPES, infinite, rewarm
 from .core import Schedule, ScheduleLike, as_schedule, constant, from_dict, table
-from .cycles import sgdr
+from .cycles import sgdr, wsd_s
 from .decay import WSD_SHAPES, cosine, inverse_sqrt, one_minus_sqrt, wsd
 from .refine import refined, tabulated
 
@@ -59,4 +59,5 @@ __all__ = [
     "tabulated",
     "warmup",
     "wsd",
+    "wsd_s",
 ]

@@ -1,4 +1,4 @@
-"""Cyclic schedules: cosine annealing with warm restarts (SGDR)."""
+"""Cyclic schedules: cosine annealing with warm restarts (SGDR) and WSD-S."""
 
 from __future__ import annotations
 
@@ -6,8 +6,17 @@ import math
 
 import torch
 
-from .checks import _count, _fraction, _nonnegative
-from .core import Schedule, _build, _cosine_weight, _lerp, _register, _with_warmup
+from .checks import _count, _fraction, _nonnegative, _warmup_steps
+from .core import (
+    Schedule,
+    _build,
+    _cosine_weight,
+    _lerp,
+    _progress,
+    _register,
+    _with_warmup,
+)
+from .decay import _SHAPE_WEIGHTS, WSD_SHAPES
 
 
 def _cycle_index(u: torch.Tensor, *, period: int, mult: int) -> torch.Tensor:
@@ -110,4 +119,112 @@ def sgdr(
         final=_nonnegative("sgdr", "final", final),
         warmup=_count("sgdr", "warmup", warmup, minimum=0),
         decay_peak=_fraction("sgdr", "decay_peak", decay_peak),
+    )
+
+
+# --------------------------------------------------------------------------- WSD-S
+
+
+def _eval_wsd_s(
+    t: torch.Tensor,
+    *,
+    peak: float,
+    steps: int,
+    checkpoints: int,
+    warmup: int,
+    decay: float,
+    shape: str,
+    final: float,
+) -> torch.Tensor:
+    ends = [round(steps * (i + 1) / checkpoints) for i in range(checkpoints)]
+    out = torch.full_like(t, final)  # after the last checkpoint
+    # Later segments first, so each step ends up with the segment it falls in.
+    for begin, end in reversed(list(zip([0, *ends[:-1]], ends, strict=True))):
+        start = end - round(decay * (end - begin))
+        down = _lerp(peak, final, _SHAPE_WEIGHTS[shape](_progress(t, start, end)))
+        out = torch.where(t < end, down, out)
+    return _with_warmup(t, out, peak=peak, warmup=warmup)
+
+
+@_register(_eval_wsd_s)
+def wsd_s(
+    *,
+    peak: float,
+    steps: int,
+    checkpoints: int = 3,
+    warmup: int = 0,
+    decay: float = 0.2,
+    shape: str = "1-sqrt",
+    final: float = 0.0,
+) -> Schedule:
+    """WSD-S: one main run that decays to a checkpoint, then resumes at the peak *from it*.
+
+    The budget ``steps`` is cut into ``checkpoints`` equal segments ending at
+    ``round(steps * (i + 1) / checkpoints)``. Each segment holds ``peak`` and decays over its last
+    ``decay`` fraction to ``final`` (with ``shape``, as :func:`wsd`); the next segment jumps back
+    to ``peak`` and goes on from the decayed parameters. Plain WSD instead branches each decay off
+    the stable run and throws the decayed branch away; WSD-S reuses it, so one run yields a
+    checkpoint at every segment end (Wen et al. find it matches or beats WSD at those budgets).
+    The first segment starts with a linear warmup of ``warmup`` steps.
+
+    Parameters
+    ----------
+    peak : float
+        The stable value, ``>= 0``.
+    steps : int
+        Total length; the last checkpoint is at step ``steps``, ``>= 1``.
+    checkpoints : int, default 3
+        Number of decayed checkpoints (segments), ``1 <= checkpoints <= steps``.
+    warmup : int, default 0
+        Warmup steps at the start, ``>= 0``; must fit in the first segment's stable phase.
+    decay : float, default 0.2
+        Fraction of each segment spent decaying, in ``[0, 1]``.
+    shape : {"linear", "cosine", "1-sqrt"}, default "1-sqrt"
+        Decay shape, as in :func:`wsd`.
+    final : float, default 0.0
+        Value at each checkpoint (and after the last), ``>= 0``.
+
+    Returns
+    -------
+    Schedule
+
+    References
+    ----------
+    Wen et al. (2024), "Understanding warmup-stable-decay learning rates: a river valley loss
+    landscape perspective" (WSD-S, Sec. 5).
+
+    Examples
+    --------
+    >>> s = wsd_s(peak=1.0, steps=30, checkpoints=3, decay=0.2, shape="linear")
+    >>> [round(s(t), 2) for t in (0, 7, 8, 9, 10, 11, 18, 19, 20, 29, 30)]
+    [1.0, 1.0, 1.0, 0.5, 1.0, 1.0, 1.0, 0.5, 1.0, 0.5, 0.0]
+    >>> wsd_s(peak=1.0, steps=30, checkpoints=1, decay=0.2) == wsd_s(peak=1.0, steps=30,
+    ...     checkpoints=1, decay=0.2, shape="1-sqrt")
+    True
+    """
+    steps = _count("wsd_s", "steps", steps, minimum=1)
+    checkpoints = _count("wsd_s", "checkpoints", checkpoints, minimum=1)
+    if checkpoints > steps:
+        raise ValueError(f"wsd_s: checkpoints={checkpoints} must be <= steps={steps}")
+    warmup = _warmup_steps("wsd_s", warmup, steps)
+    decay = _fraction("wsd_s", "decay", decay)
+    if shape not in WSD_SHAPES:
+        raise ValueError(
+            f"wsd_s: shape={shape!r} must be one of {', '.join(map(repr, WSD_SHAPES))}"
+        )
+    first = round(steps / checkpoints)
+    if warmup + round(decay * first) > first:
+        raise ValueError(
+            f"wsd_s: warmup={warmup} plus the first decay round(decay * {first})="
+            f"{round(decay * first)} must fit in the first segment ({first} steps)"
+        )
+    return _build(
+        "wsd_s",
+        peak=_nonnegative("wsd_s", "peak", peak),
+        steps=steps,
+        checkpoints=checkpoints,
+        warmup=warmup,
+        decay=decay,
+        shape=shape,
+        final=_nonnegative("wsd_s", "final", final),
     )
