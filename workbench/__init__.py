@@ -17,13 +17,14 @@ try:
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.1.0"
 
-from . import data, schedules
+from . import data, schedules, streams
 from .data import DataSpec, data_spec
 from .engine import Chunk, default_device, run, stream
 from .models import MLP, StackedModel, Transformer
 from .optim import SGD, AdamW, Lion, Muon
 from .results import Cache, load, save, specs_of
 from .spec import RunSpec, flatten, grid, set_path, varying
+from .streams import TaskStream, sequence
 
 __all__ = [
     "__version__",
@@ -37,6 +38,7 @@ __all__ = [
     "RunSpec",
     "SGD",
     "StackedModel",
+    "TaskStream",
     "Transformer",
     "data",
     "data_spec",
@@ -47,8 +49,10 @@ __all__ = [
     "run",
     "save",
     "schedules",
+    "sequence",
     "set_path",
     "specs_of",
     "stream",
+    "streams",
     "varying",
 ]

@@ -7,6 +7,10 @@ host, and because its shapes and addresses never change, on CUDA the whole step 
 backward, optimizer, bookkeeping) can be captured once in a CUDA graph and replayed, which removes
 the launch overhead that dominates small sweeps. The host copies the ring buffer out once per
 chunk.
+
+The batches come from a :class:`~workbench.feed.Feed`: a run whose data is a
+:class:`~workbench.streams.TaskStream` switches tasks between steps, on the host side of the loop
+like a new epoch's order, by copying into the buffers the captured step reads.
 """
 
 from __future__ import annotations
@@ -19,15 +23,18 @@ import numpy as np
 import torch
 
 from . import data as _data
+from .feed import Feed, epoch_order
 from .models import StackedModel
 from .optim import take_rows
 from .spec import RunSpec
+from .streams import TaskStream, as_stream
 
 __all__ = ["Bucket", "Chunk", "default_device", "epoch_order"]
 
 # Metrics recorded every step (units go into the Dataset attrs).
 STEP_METRICS = ("train_loss", "grad_norm", "update_norm", "param_norm")
 EVAL_METRICS = ("eval_loss", "eval_acc")
+TASK_METRICS = ("task_loss", "task_acc")  # of a stream: every task's test set, [N, k, tasks]
 RING = 256  # steps of metrics the device ring buffer holds; chunks longer than this are split
 _WARMUP = 3  # eager steps before a CUDA graph is captured
 
@@ -35,51 +42,6 @@ _WARMUP = 3  # eager steps before a CUDA graph is captured
 def default_device() -> torch.device:
     """CUDA when available, otherwise CPU."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-# -- per-run data order ------------------------------------------------------------------------
-
-_M64 = (1 << 64) - 1
-
-
-def _to_i64(c: int) -> int:
-    return c - (1 << 64) if c >= 1 << 63 else c
-
-
-_K1, _K2, _K3 = (
-    _to_i64(0xBF58476D1CE4E5B9),
-    _to_i64(0x94D049BB133111EB),
-    _to_i64(0x9E3779B97F4A7C15),
-)
-
-
-def _mix(x: torch.Tensor) -> torch.Tensor:
-    """splitmix64's finalizer on int64 tensors (wrapping multiply, logical shifts)."""
-    x = x ^ ((x >> 30) & ((1 << 34) - 1))
-    x = x * _K1
-    x = x ^ ((x >> 27) & ((1 << 37) - 1))
-    x = x * _K2
-    return x ^ ((x >> 31) & ((1 << 33) - 1))
-
-
-def epoch_order(seeds: torch.Tensor, epoch: int, n: int) -> torch.Tensor:
-    """The order in which each run visits the ``n`` training examples in ``epoch``.
-
-    Each row depends only on that run's seed and the epoch (a counter-based hash, sorted), so a
-    run sees the same batches alone or in any bucket, on any device.
-
-    Examples
-    --------
-    >>> a = epoch_order(torch.tensor([0, 1]), 0, 5)
-    >>> sorted(a[0].tolist())
-    [0, 1, 2, 3, 4]
-    >>> bool(torch.equal(a[1], epoch_order(torch.tensor([1]), 0, 5)[0]))
-    True
-    """
-    base = _mix(_mix(seeds.to(torch.int64) * _K3 + 0x632BE5AB) + epoch)  # (N,)
-    idx = torch.arange(n, device=seeds.device, dtype=torch.int64)
-    keys = _mix(base[:, None] + idx[None, :] * _K3)  # (N, n)
-    return torch.argsort(keys, dim=1, stable=True)
 
 
 # -- buckets -------------------------------------------------------------------------------------
@@ -93,6 +55,9 @@ class Chunk:
     ``[n_runs, stop - start]``; ``evals`` maps ``eval_loss``/``eval_acc`` to ``[n_runs, k]`` at
     ``eval_steps`` (steps counted as updates done, so step 0 is the initial model). A model's
     per-layer statistics (the transformer's ``attn_logit_max``) are ``[n_runs, steps, layers]``.
+    For a task stream, ``eval_loss``/``eval_acc`` are on the test set of the task that step
+    ``eval_step`` trains on (the last task at the final evaluation), and ``evals`` also maps
+    ``task_loss``/``task_acc`` to ``[n_runs, k, tasks]``: every task's test set.
     """
 
     bucket: int
@@ -154,13 +119,11 @@ class Bucket:
         self.use_graph = self.device.type == "cuda" and cuda_graph in (True, "auto")
         s0 = self.specs[0]
         self.steps, self.batch_size, self.eval_every = s0.steps, s0.batch_size, s0.eval_every
-        d = _data.load(s0.data)
-        self.x_train = s0.model.prepare(d, d.x_train).to(self.device)
-        self.y_train = d.y_train.to(self.device)
-        self.x_test = s0.model.prepare(d, d.x_test).to(self.device)
-        self.y_test = d.y_test.to(self.device)
-        self.seeds = torch.tensor([s.seed for s in self.specs], device=self.device)
-        in_dim, out_dim = s0.model.dims(_data.info(s0.data))
+        self.stream = as_stream(s0.data)
+        self.is_stream = isinstance(s0.data, TaskStream)  # a plain dataset has no task metrics
+        seeds = torch.tensor([s.seed for s in self.specs], device=self.device)
+        self.feed = Feed(self.stream, s0.model, seeds, batch_size=self.batch_size)
+        in_dim, out_dim = s0.model.dims(_data.info(self.stream.tasks[0]))
         self.model = StackedModel(
             s0.model,
             in_dim=in_dim,
@@ -185,10 +148,6 @@ class Bucket:
         self.step = 0
         # static buffers the step reads and writes (fixed addresses, for graph replay)
         self._t = torch.zeros((), dtype=torch.int64, device=self.device)  # the step on device
-        self._per_epoch = self.x_train.shape[0] // self.batch_size
-        self._cols = torch.arange(self.batch_size, device=self.device)
-        self._order = torch.empty(n, self.x_train.shape[0], dtype=torch.int64, device=self.device)
-        self._epoch = -1
         self._ring = torch.zeros(RING, len(STEP_METRICS), n, device=self.device)
         self._layer_ring: torch.Tensor | None = None  # (RING, N, L) once a step reports layers
         self._graph: torch.cuda.CUDAGraph | None = None
@@ -258,10 +217,9 @@ class Bucket:
         self.tables = self.tables.index_select(1, index).contiguous()
         self.coef = None
         self._refresh_coefficients()
-        self.seeds = self.seeds.index_select(0, index)
+        self.feed.take(index)
         self.alive = self.alive.index_select(0, index).contiguous()
         self.diverged_step = self.diverged_step.index_select(0, index).contiguous()
-        self._order = self._order.index_select(0, index).contiguous()
         self._ring = self._ring.index_select(2, index).contiguous()
         if self._layer_ring is not None:
             self._layer_ring = self._layer_ring.index_select(1, index).contiguous()
@@ -278,12 +236,7 @@ class Bucket:
     def _step(self) -> None:
         """One training step of every run, reading the step number from the device."""
         t = self._t
-        cols = (t % self._per_epoch) * self.batch_size + self._cols  # (B,)
-        idx = self._order.index_select(1, cols).reshape(-1)  # (N*B,)
-        n, b = self.n_runs, self.batch_size
-        # index_select is several times faster than x[idx] on CPU
-        x = self.x_train.index_select(0, idx).view(n, b, *self.x_train.shape[1:])
-        y = self.y_train.index_select(0, idx).view(n, b, *self.y_train.shape[1:])
+        x, y = self.feed.batch(t)  # (N, B, ...)
         stats: dict[str, list] = {}
         loss = self.model.loss_and_grad(x, y, stats)  # (N,), fills grad (N, P)
         grad = self.model.grad
@@ -324,8 +277,17 @@ class Bucket:
         if self._warm == _WARMUP:
             self._capture()
 
-    def _evaluate(self) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.model.evaluate(self.x_test, self.y_test)
+    def _evaluate(self, step: int) -> dict[str, torch.Tensor]:
+        """``eval_loss``/``eval_acc`` ``[N]`` on the task ``step`` trains on; for a stream also
+        ``task_loss``/``task_acc`` ``[N, tasks]`` on every task's test set."""
+        current = self.stream.task_at(min(step, self.steps - 1))
+        tasks = range(len(self.stream)) if self.is_stream else [current]
+        per_task = {k: self.model.evaluate(*self.feed.test_set(k)) for k in tasks}
+        out = dict(zip(EVAL_METRICS, per_task[current], strict=True))
+        if self.is_stream:
+            for i, name in enumerate(TASK_METRICS):
+                out[name] = torch.stack([per_task[k][i] for k in tasks], 1)  # (N, tasks)
+        return out
 
     def advance(self, n_steps: int) -> Chunk:
         """Train up to ``n_steps`` more steps and return their metrics (one host sync).
@@ -334,17 +296,15 @@ class Bucket:
         """
         t0, start = time.perf_counter(), self.step
         stop = min(self.steps, start + max(1, min(int(n_steps), RING)))
+        names = EVAL_METRICS + (TASK_METRICS if self.is_stream else ())
         ev_steps: list[int] = []
-        ev: dict[str, list[torch.Tensor]] = {k: [] for k in EVAL_METRICS}
+        ev: dict[str, list[torch.Tensor]] = {k: [] for k in names}
         if start == 0:
             ev_steps.append(0)
-            for k, v in zip(EVAL_METRICS, self._evaluate(), strict=True):
+            for k, v in self._evaluate(0).items():
                 ev[k].append(v)
         for t in range(start, stop):
-            epoch = t // self._per_epoch
-            if epoch != self._epoch:  # a new data order, outside the (captured) step
-                self._order.copy_(epoch_order(self.seeds, epoch, self.x_train.shape[0]))
-                self._epoch = epoch
+            self.feed.prepare(t)  # a new task or epoch's order, outside the (captured) step
             if self._graph is not None:
                 self._graph.replay()
             elif self.use_graph:
@@ -354,8 +314,8 @@ class Bucket:
             done = t + 1
             if done % self.eval_every == 0 or done == self.steps:
                 ev_steps.append(done)
-                for k, v in zip(EVAL_METRICS, self._evaluate(), strict=True):
-                    ev[k].append(v)
+                for name, v in self._evaluate(done).items():
+                    ev[name].append(v)
         self.step = stop
         # The one host sync of the chunk.
         slots = torch.arange(start, stop, device=self.device) % RING
@@ -368,8 +328,12 @@ class Bucket:
         for i, h in enumerate(self.hyper_names):
             metrics[h] = hyper[i]
         evals = {
-            k: (torch.stack(ev[k], 1).cpu().numpy() if ev_steps else np.zeros((self.n_runs, 0)))
-            for k in EVAL_METRICS
+            k: (
+                torch.stack(ev[k], 1).cpu().numpy()  # (N, k) or (N, k, tasks)
+                if ev_steps
+                else np.zeros((self.n_runs, 0) + ((len(self.stream),) if k in TASK_METRICS else ()))
+            )
+            for k in names
         }
         return Chunk(
             bucket=self.index,

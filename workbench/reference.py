@@ -1,9 +1,9 @@
 """Single-run reference training: the slow, obvious twin of the lockstep engine.
 
 One ``torch.nn`` model, one ``torch.optim`` optimizer, one run at a time, fed exactly the
-batches the engine feeds that run (the same :func:`~workbench.engine.epoch_order`). The
-lock-step tests compare the engine against this loop, and ``bench/lockstep.py`` uses it as the
-sequential baseline.
+batches the engine feeds that run (the same :func:`~workbench.engine.epoch_order`, task by task
+for a :class:`~workbench.streams.TaskStream`). The lock-step tests compare the engine against
+this loop, and ``bench/lockstep.py`` uses it as the sequential baseline.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from . import data as _data
 from .engine import epoch_order
 from .optim import SGD, AdamW, sgd_reference_step
 from .spec import RunSpec
+from .streams import as_stream
 
 __all__ = ["train_reference", "flat_row"]
 
@@ -47,10 +48,13 @@ def train_reference(
     """
     spec.validate()
     steps = spec.steps if steps is None else steps
-    d = _data.load(spec.data)
-    x = spec.model.prepare(d, d.x_train).to(device)
-    y = d.y_train.to(device)
-    net = spec.model.reference(*spec.model.dims(_data.info(spec.data)), spec.seed).to(device)
+    stream = as_stream(spec.data)
+    sets = []  # per task: the training set as the model reads it
+    for task in stream.tasks:
+        d = _data.load(task)
+        sets.append((spec.model.prepare(d, d.x_train).to(device), d.y_train.to(device)))
+    dims = spec.model.dims(_data.info(stream.tasks[0]))
+    net = spec.model.reference(*dims, spec.seed).to(device)
     tables = {h: t.tolist() for h, t in spec.optimizer.tables(spec.steps).items()}
     opt_spec = spec.optimizer
     if isinstance(opt_spec, AdamW):
@@ -66,13 +70,14 @@ def train_reference(
     else:  # pragma: no cover - RunSpec validates the optimizer type
         raise ValueError(f"train_reference: optimizer {opt_spec!r} has no reference")
     seed = torch.tensor([spec.seed], device=device)
-    per_epoch = x.shape[0] // spec.batch_size
     losses = []
-    order, epoch_seen = None, -1
+    order, seen = None, None
     for t in range(steps):
-        epoch, pos = divmod(t, per_epoch)
-        if epoch != epoch_seen:
-            order, epoch_seen = epoch_order(seed, epoch, x.shape[0])[0], epoch
+        k = stream.task_at(t)  # the task, and the position counted from its start
+        x, y = sets[k]
+        epoch, pos = divmod(t - stream.starts[k], x.shape[0] // spec.batch_size)
+        if (k, epoch) != seen:
+            order, seen = epoch_order(seed, epoch, x.shape[0], task=k)[0], (k, epoch)
         idx = order[pos * spec.batch_size : (pos + 1) * spec.batch_size]
         logits = net(x[idx])  # (B, C) or (B, T, C)
         if logits.dim() == y[idx].dim() + 2:  # sequence classification: the last position

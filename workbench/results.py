@@ -5,6 +5,13 @@ actually used) and ``eval_step`` (test-set evaluations). Every spec field that v
 the sweep is a coordinate on ``run``; variables carry ``long_name`` and ``units``; the Dataset
 attrs hold the full specs, library versions, device, git commit and creation time.
 
+Runs on a :class:`~workbench.streams.TaskStream` add a ``task`` dim: ``task_loss`` and
+``task_acc`` ``(run, eval_step, task)`` on every task's test set, the ``task`` coordinate (the
+task names; where runs name a position differently, their names joined by ``/``), ``task_start``
+``(run, task)`` (the step each task starts, -1 where a run has no such task) and ``task_index``
+``(run, step)`` (the task each step trains on, -1 for none). Runs with fewer tasks are NaN in
+the missing ones. Plain-dataset sweeps have no task dim.
+
 The cache stores one entry per run, keyed by the spec's hash, and writes atomically: an entry
 is written to a temporary file and renamed into place, so an interrupted write leaves nothing
 that is later read as valid (and an unreadable entry is treated as missing).
@@ -25,6 +32,7 @@ import numpy as np
 import xarray as xr
 
 from .spec import RunSpec, run_labels, varying
+from .streams import TaskStream
 
 __all__ = ["assemble", "save", "load", "Cache", "as_cache", "provenance", "specs_of"]
 
@@ -40,8 +48,17 @@ VARIABLES = {
     "beta2": ("AdamW second-moment decay used at the step", "1"),
     "eps": ("AdamW epsilon used at the step", "1"),
     "momentum": ("SGD momentum used at the step", "1"),
-    "eval_loss": ("test-set loss (cross-entropy) after eval_step updates", "nats"),
-    "eval_acc": ("test-set accuracy after eval_step updates", "fraction"),
+    "eval_loss": (
+        "test-set loss (cross-entropy) after eval_step updates (a stream: of the task trained)",
+        "nats",
+    ),
+    "eval_acc": (
+        "test-set accuracy after eval_step updates (a stream: of the task trained)",
+        "fraction",
+    ),
+    "task_loss": ("test-set loss (cross-entropy) of each task after eval_step updates", "nats"),
+    "task_acc": ("test-set accuracy of each task after eval_step updates", "fraction"),
+    "task_index": ("index of the task whose data the step trains on (-1: none)", "1"),
     "attn_logit_max": ("largest pre-softmax attention logit of the layer in the step's batch", "1"),
     "diverged_step": (
         "step at which the run's loss or gradient became non-finite (-1: never)",
@@ -119,11 +136,19 @@ def assemble(
         arr = _pad(rows, n_steps)
         data_vars[k] = (("run", "step", "layer")[: arr.ndim], arr)
     for k in sorted({k for r in records for k in r["evals"]}):
-        arr = np.full((len(records), len(eval_steps)), np.nan, dtype=np.float32)
-        for i, r in enumerate(records):
-            for s, v in zip(r["eval_steps"].tolist(), r["evals"][k], strict=True):
-                arr[i, pos[s]] = v
-        data_vars[k] = (("run", "eval_step"), arr)
+        # (k,) per run, or (k, tasks) for a stream's per-task evaluations
+        rows = [r["evals"].get(k) for r in records]
+        tasks = max((v.shape[1] for v in rows if v is not None and v.ndim == 2), default=0)
+        shape = (len(records), len(eval_steps)) + ((tasks,) if tasks else ())
+        arr = np.full(shape, np.nan, dtype=np.float32)
+        for i, (r, v) in enumerate(zip(records, rows, strict=True)):
+            if v is None:
+                continue
+            at = [pos[s] for s in r["eval_steps"].tolist()]
+            if len(at) != len(v):
+                raise ValueError(f"assemble: run {i}: {len(v)} values of {k} at {len(at)} steps")
+            arr[(i, at, *(slice(0, v.shape[1]) for _ in v.shape[1:]))] = v
+        data_vars[k] = (("run", "eval_step", "task")[: arr.ndim], arr)
     data_vars["diverged_step"] = (
         ("run",),
         np.asarray([r["diverged_step"] for r in records], dtype=np.int64),
@@ -134,9 +159,13 @@ def assemble(
         "eval_step": np.asarray(eval_steps, dtype=np.int64),
         "seed": ("run", np.asarray([s.seed for s in specs], dtype=np.int64)),
     }
-    layers = max((v[1].shape[2] for v in data_vars.values() if v[1].ndim == 3), default=0)
+    layers = max(
+        (a.shape[2] for dims, a in data_vars.values() if dims[2:] == ("layer",)), default=0
+    )
     if layers:
         coords["layer"] = np.arange(layers)
+    if any(isinstance(s.data, TaskStream) for s in specs):
+        _add_tasks(specs, n_steps, data_vars, coords)
     vary = varying(specs)
     for k, vals in vary.items():
         if k != "seed":
@@ -150,11 +179,34 @@ def assemble(
             ds[k].attrs.update(long_name=VARIABLES[k][0], units=VARIABLES[k][1])
     ds["step"].attrs.update(long_name="optimizer step (updates done before it)", units="step")
     ds["eval_step"].attrs.update(long_name="updates done before the evaluation", units="step")
+    if "task" in ds.coords:
+        ds["task"].attrs.update(long_name="task of the run's task stream")
+        ds["task_start"].attrs.update(long_name="step at which the task starts (-1: none)")
     ds.attrs.update(provenance(device))
     ds.attrs["specs"] = json.dumps([s.to_dict() for s in specs])
     ds.attrs["spec_keys"] = json.dumps([s.key() for s in specs])
     ds.attrs["varying"] = json.dumps(list(vary))
     return ds
+
+
+def _add_tasks(specs: Sequence[RunSpec], n_steps: int, data_vars: dict, coords: dict) -> None:
+    """The ``task`` coordinate, ``task_start`` and ``task_index`` of runs on task streams."""
+    streams = [s.data if isinstance(s.data, TaskStream) else None for s in specs]
+    n_tasks = max(len(st) for st in streams if st is not None)
+    names = []
+    for j in range(n_tasks):
+        given = [st.names[j] for st in streams if st is not None and j < len(st)]
+        names.append("/".join(dict.fromkeys(given)))  # distinct names, in run order
+    starts = np.full((len(specs), n_tasks), -1, dtype=np.int64)
+    index = np.full((len(specs), n_steps), -1, dtype=np.int64)
+    for i, (spec, st) in enumerate(zip(specs, streams, strict=True)):
+        if st is not None:
+            starts[i, : len(st)] = st.starts
+            m = min(n_steps, spec.steps)
+            index[i, :m] = st.task_index(m)
+    coords["task"] = np.asarray(names, dtype=object)
+    coords["task_start"] = (("run", "task"), starts)
+    data_vars["task_index"] = (("run", "step"), index)
 
 
 def specs_of(ds: xr.Dataset) -> list[RunSpec]:

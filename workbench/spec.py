@@ -20,6 +20,7 @@ from . import data as _data
 from .models import MLP, MODELS, Transformer
 from .optim import OPTIMIZERS, SGD, AdamW
 from .schedules import Schedule, from_dict
+from .streams import TaskStream, as_stream, data_from_dict
 
 __all__ = ["RunSpec", "grid", "set_path", "flatten", "varying", "run_labels", "MODELS"]
 
@@ -37,8 +38,9 @@ class RunSpec:
     Parameters
     ----------
     data
-        A dataset name (``"mnist1d"``, ``"digits"``, ``"gaussian"``, ``"modular"``) or a
-        :class:`~workbench.data.DataSpec`.
+        A dataset name (``"mnist1d"``, ``"digits"``, ``"gaussian"``, ``"modular"``,
+        ``"markov"``), a :class:`~workbench.data.DataSpec`, or a
+        :class:`~workbench.streams.TaskStream` of datasets trained one after another.
     model
         The architecture, e.g. ``MLP(hidden=(100, 100))``.
     optimizer
@@ -61,7 +63,7 @@ class RunSpec:
     True
     """
 
-    data: _data.DataSpec | str = "mnist1d"  # dataset (name or DataSpec)
+    data: _data.DataSpec | TaskStream | str = "mnist1d"  # dataset (name, DataSpec or stream)
     model: MLP | Transformer = MLP()  # architecture
     optimizer: AdamW | SGD = AdamW()  # optimizer and its (scheduled) hyperparameters
     steps: int = 1000  # optimizer steps
@@ -72,8 +74,10 @@ class RunSpec:
     def __post_init__(self) -> None:
         if isinstance(self.data, str):
             object.__setattr__(self, "data", _data.data_spec(self.data))
-        if not isinstance(self.data, _data.DataSpec):
-            raise ValueError(f"RunSpec: data={self.data!r} must be a dataset name or DataSpec")
+        if not isinstance(self.data, (_data.DataSpec, TaskStream)):
+            raise ValueError(
+                f"RunSpec: data={self.data!r} must be a dataset name, DataSpec or TaskStream"
+            )
         if not isinstance(self.model, tuple(MODELS.values())):
             raise ValueError(f"RunSpec: model={self.model!r} must be one of {sorted(MODELS)}")
         if not isinstance(self.optimizer, tuple(OPTIMIZERS.values())):
@@ -92,15 +96,26 @@ class RunSpec:
 
         Raises a ValueError naming the field, the value and what is allowed.
         """
-        info = _data.info(self.data)
-        try:
-            self.model.check_data(info)
-        except ValueError as e:
-            raise ValueError(f"RunSpec: data={self.data.name!r}: {e}") from None
-        if self.batch_size > info["n_train"]:
+        stream = as_stream(self.data)
+        plain = not isinstance(self.data, TaskStream)
+        for i, task in enumerate(stream.tasks):
+            # a plain dataset is named as before; a stream's task says which task it is
+            field = "data" if plain else f"data.tasks[{i}]"
+            name = repr(task.name) if plain else f"{task.name!r} ({stream.names[i]!r})"
+            info = _data.info(task)
+            try:
+                self.model.check_data(info)
+            except ValueError as e:
+                raise ValueError(f"RunSpec: {field}={name}: {e}") from None
+            if self.batch_size > info["n_train"]:
+                raise ValueError(
+                    f"RunSpec: batch_size={self.batch_size} is larger than the training set of "
+                    f"{name} ({info['n_train']} examples)"
+                )
+        if stream.starts[-1] >= self.steps:
             raise ValueError(
-                f"RunSpec: batch_size={self.batch_size} is larger than the training set of "
-                f"{self.data.name!r} ({info['n_train']} examples)"
+                f"RunSpec: data.starts={stream.starts} has task {stream.names[-1]!r} starting at "
+                f"step {stream.starts[-1]}; every task must start before steps={self.steps}"
             )
         self.model.layout(*self.model.dims(info))
         for h in self.optimizer.hyperparameters:
@@ -135,7 +150,7 @@ class RunSpec:
         opt = dict(d.pop("optimizer"))
         opt_cls = OPTIMIZERS[opt.pop("kind")]
         return cls(
-            data=_data.DataSpec.from_dict(d.pop("data")),
+            data=data_from_dict(d.pop("data")),
             model=model_cls(**{k: _value_from_json(v) for k, v in model.items()}),
             optimizer=opt_cls(**{k: _value_from_json(v) for k, v in opt.items()}),
             **d,
@@ -254,6 +269,13 @@ def grid(base: RunSpec, axes: Mapping[str, Iterable]) -> list[RunSpec]:
     >>> specs = grid(RunSpec(), {"optimizer.lr": [1e-3, 3e-3], "seed": range(3)})
     >>> len(specs), specs[4].optimizer.lr, specs[4].seed
     (6, 0.003, 1)
+
+    A stream's tasks are reached by index (``data.tasks.1.distance``), its switch steps too:
+
+    >>> from workbench.streams import sequence
+    >>> s = RunSpec(data=sequence(["digits", "digits"], [0, 50]), steps=100)
+    >>> [x.data.starts for x in grid(s, {"data.starts.1": [20, 60]})]
+    [(0, 20), (0, 60)]
     """
     names = list(axes)
     values = [list(axes[n]) for n in names]
@@ -284,6 +306,9 @@ def flatten(spec: RunSpec) -> dict[str, Any]:
         if isinstance(v, dict):
             for k, x in v.items():
                 go(f"{prefix}.{k}" if prefix else k, x)
+        elif prefix == "data.tasks":  # a stream's datasets, by the paths grid() takes
+            for i, x in enumerate(v):
+                go(f"{prefix}.{i}", x)
         elif isinstance(v, list):
             out[prefix] = json.dumps(v)
         else:
