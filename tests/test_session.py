@@ -83,6 +83,39 @@ def test_live_knob_change_is_recorded_and_effective():
     )
 
 
+def test_lr_multiplier_is_absolute_so_moving_it_back_restores_the_schedule():
+    specs = _specs()
+    a, b, c = 10, 20, 30  # the session holds exactly there (paused from its chunk callback)
+    s = Session(specs, chunk_steps=10, on_chunk=lambda ch: ch.stop in (a, b, c) and s.pause())
+
+    def hold_at(step):
+        s.resume() if s.state != "idle" else s.start()
+        while not (s.progress[0] >= step * len(s.specs) and s.state == "paused"):
+            time.sleep(0.005)
+        assert s.progress[0] == step * len(s.specs)
+
+    hold_at(a)
+    s.set_knob("lr_scale", 1.5)
+    s.set_knob("lr_scale", 2.0, runs=[1])  # the latest value counts, not the product
+    hold_at(b)
+    s.set_knob("lr_scale", 0.0, runs=[0])  # a frozen run comes back from 0 too
+    hold_at(c)
+    s.set_knob("lr_scale", 1.0)
+    kids = s.fork([0], knobs={"lr": lambda step, n, cur: cur * np.linspace(1.0, 0.0, n)})
+    s.resume()
+    assert s.wait(120) == "done"
+    lr = s.dataset().lr.values.astype(np.float64)
+    sched = specs[0].optimizer.lr.table(STEPS).numpy()
+    np.testing.assert_allclose(lr[0, :a], sched[:a], rtol=1e-6)
+    np.testing.assert_allclose(lr[0, a:b], 1.5 * sched[a:b], rtol=1e-6)
+    np.testing.assert_allclose(lr[1, a:c], 2.0 * sched[a:c], rtol=1e-6)
+    assert (lr[0, b:c] == 0).all()
+    np.testing.assert_allclose(lr[:2, c:], sched[None, c:].repeat(2, 0), rtol=1e-6)
+    # the branch decays from the LR its parent uses at the fork
+    (kid,) = kids
+    assert lr[kid, c] == pytest.approx(sched[c], rel=1e-6) and lr[kid, -1] == 0
+
+
 def test_fork_branches_share_the_parents_history_and_then_diverge():
     specs = _specs()
     s = Session(specs, chunk_steps=10)

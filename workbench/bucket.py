@@ -141,6 +141,10 @@ class Bucket:
         self.tables = torch.stack(
             [torch.stack([t[h] for t in per_run]) for h in self.hyper_names]
         ).to(self.device)
+        # Live multipliers (the LR multiplier): ``tables = unscaled * multiplier`` from the step
+        # a multiplier was set, so moving it back to 1 restores the schedule exactly.
+        self.unscaled = self.tables.clone()
+        self.multiplier = torch.ones(self.tables.shape[:2], dtype=torch.float64, device=self.device)
         self._refresh_coefficients()
         n = len(self.specs)
         self.alive = torch.ones(n, 1, dtype=torch.bool, device=self.device)
@@ -167,11 +171,16 @@ class Bucket:
     def set_hyper(
         self, name: str, rows: Sequence[int], values: torch.Tensor, *, scale: bool = False
     ) -> None:
-        """From the current step on, set (or with ``scale``, multiply) hyperparameter ``name``
-        of the bucket rows ``rows``; ``values`` is ``[len(rows)]`` or ``[len(rows), T - step]``.
+        """From the current step on, set hyperparameter ``name`` of the bucket rows ``rows``
+        (``values`` is ``[len(rows)]`` or ``[len(rows), T - step]``), or with ``scale`` set its
+        live multiplier.
 
-        The tables record what each run actually used, and the optimizer coefficients are
-        recomputed from them (bias corrections included).
+        A multiplier (one number per row) is absolute, not cumulative: the value used is the
+        unscaled value times the latest multiplier, so 1.5 then 1.0 gives back the schedule.
+        Per-step multipliers (``[len(rows), T - step]``) are folded into the unscaled values.
+        A set value is the unscaled value (a multiplier in force keeps applying). The tables
+        record what each run actually used, and the optimizer coefficients are recomputed from
+        them (bias corrections included).
         """
         if name not in self.hyper_names:
             raise ValueError(
@@ -181,10 +190,15 @@ class Bucket:
         k, t = self.hyper_names.index(name), self.step
         idx = torch.as_tensor(list(rows), device=self.device, dtype=torch.long)
         vals = torch.as_tensor(values, dtype=torch.float64, device=self.device)
-        if vals.dim() == 1:
-            vals = vals[:, None].expand(-1, self.steps - t)
-        block = self.tables[k, idx, t:]
-        new = block * vals if scale else vals.expand_as(block)
+        base = self.unscaled[k, idx, t:]
+        mult = self.multiplier[k, idx]
+        if scale and vals.dim() == 1:
+            mult = vals
+        elif scale:
+            base = base * vals
+        else:
+            base = (vals[:, None] if vals.dim() == 1 else vals).expand_as(base)
+        new = base * mult[:, None]
         lo, hi = self.specs[0].optimizer.ranges[name]
         bad = ~torch.isfinite(new) | (new < lo) | ((new > hi) if hi is not None else False)
         if bool(bad.any()):
@@ -193,6 +207,8 @@ class Bucket:
                 f"set_hyper: {name} would become {float(new[bad][0]):.6g}; it must stay {allowed}"
             )
         self.tables[k, idx, t:] = new
+        self.unscaled[k, idx, t:] = base
+        self.multiplier[k, idx] = mult
         self._refresh_coefficients()
 
     @torch.no_grad()
@@ -215,6 +231,8 @@ class Bucket:
         self.model.take(index)
         take_rows(self.opt, index)
         self.tables = self.tables.index_select(1, index).contiguous()
+        self.unscaled = self.unscaled.index_select(1, index).contiguous()
+        self.multiplier = self.multiplier.index_select(1, index).contiguous()
         self.coef = None
         self._refresh_coefficients()
         self.feed.take(index)

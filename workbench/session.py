@@ -155,7 +155,8 @@ class Session:
     ) -> None:
         """Change a live knob from the next chunk on, for ``runs`` (default: all).
 
-        ``name`` is ``"lr_scale"`` (multiply the learning rate, schedule included) or any
+        ``name`` is ``"lr_scale"`` (multiply the learning rate, schedule included; the latest
+        multiplier counts, so setting 1.0 again restores the schedule) or any
         hyperparameter of the runs' optimizer (``"lr"``, ``"weight_decay"``, ``"momentum"``...),
         set to ``value`` from now on. ``value`` is a number or one number per run.
         """
@@ -328,7 +329,7 @@ class Session:
                 k = bucket.hyper_names.index(hyper) if hyper in bucket.hyper_names else None
                 if k is None:
                     bucket.set_hyper(hyper, [row], torch.zeros(1))  # raises the named error
-                cur = float(bucket.tables[k, row, bucket.step])
+                cur = float(bucket.unscaled[k, row, bucket.step])  # a multiplier still applies
                 n = bucket.steps - bucket.step
                 vals = torch.as_tensor(np.asarray(v(bucket.step, n, cur), dtype=np.float64))
                 if vals.shape != (n,):

@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 from browser_fixtures import app_module, browser, page, server  # noqa: F401 (fixtures)
 
+from workbench.plots.schedules import CLICK_LAYER
+
 TINY = {"steps": "40", "seeds": "1", "warmup": "4", "workload": json.dumps("mnist1d")}
 
 
@@ -20,11 +22,98 @@ def test_create_app_previews_the_knobs(app_module):
     app = app_module.create_app()
     app.__panel__()
     fig = app.preview.object
-    assert [t.name for t in fig.data] == ["wsd", "cosine"]
+    assert [t.name for t in fig.data] == ["wsd", "cosine", CLICK_LAYER]
     assert len(fig.data[0].y) == 300
     app.lab.steps = 120
-    assert [len(t.y) for t in app.preview.object.data] == [120, 120]
+    assert [len(t.y) for t in app.preview.object.data[:2]] == [120, 120]
     np.testing.assert_allclose(app.preview.object.data[1].y, app.lab.preview()["cosine"])
+
+
+def _click(app, step, lr):
+    """What Panel sets when the user clicks the preview's click layer at (step, lr)."""
+    n = [t.name for t in app.preview.object.data].index(CLICK_LAYER)
+    app.preview.click_data = {"points": [{"curveNumber": n, "x": step, "y": lr}]}
+
+
+def test_clicking_the_preview_draws_a_schedule(app_module):
+    app = app_module.create_app()
+    app.__panel__()
+    _click(app, 150, 0.005)
+    assert app.lab.schedules == ["wsd", "cosine", "drawn"]
+    assert [0.5, 0.5] in app.lab.drawn
+    drawn = app.preview.object.data[2]
+    assert drawn.name == "drawn" and drawn.y[150] == pytest.approx(0.005)
+    # a click on a schedule's line (not the click layer) draws nothing
+    app.preview.click_data = {"points": [{"curveNumber": 0, "x": 10, "y": 0.001}]}
+    assert len(app.lab.drawn) == 5
+
+
+def test_a_finished_sweep_fits_the_law_and_the_preview_predicts_new_schedules(app_module):
+    app = app_module.create_app()
+    app.__panel__()
+    app.lab.param.update(
+        schedules=["constant", "cosine"], steps=80, warmup=8, seeds=1, workload="mnist1d"
+    )
+    app.live.start()
+    assert app.live.session.wait(120) == "done"
+    app.live.refresh()  # the page's poll: sees "done" and fits the law
+    assert app.law is not None and np.isfinite(app.law.r2_fit)
+    names = [t.name for t in app.preview.object.data]
+    assert "constant (predicted)" in names and "cosine (predicted)" in names
+    app.lab.schedules = ["constant", "cosine", "wsd"]  # never trained: predicted at once
+    fig = app.preview.object
+    wsd = next(t for t in fig.data if t.name == "wsd (predicted)")
+    const = next(t for t in fig.data if t.name == "constant (predicted)")
+    assert len(wsd.y) == 80 - 8  # after the warmup
+    assert wsd.y[-1] < const.y[-1]  # the decay lowers the prediction
+    app.lab.decay = 0.5
+    wsd2 = next(t for t in app.preview.object.data if t.name == "wsd (predicted)")
+    assert not np.allclose(wsd2.y, wsd.y)
+    app.lab.workload = "bigram"  # another problem: the fitted law no longer applies
+    assert app.law is None
+    assert not any("predicted" in (t.name or "") for t in app.preview.object.data)
+    app.live.close()
+
+
+def test_colour_by_and_hover_highlight(app_module):
+    app = app_module.create_app()
+    app.__panel__()
+    app.lab.param.update(steps=30, warmup=3, seeds=2, workload="mnist1d")
+    live = app.live
+    live.start()
+    assert live.session.wait(120) == "done"
+    live.refresh()
+    legend = [t.name for t in live._plot.object.data if t.showlegend]
+    assert legend == ["wsd (median of 2)", "cosine (median of 2)"]
+    live.colour_by = "seed"
+    legend = [t.name for t in live._plot.object.data if t.showlegend]
+    assert legend == ["0 (median of 2)", "1 (median of 2)"]
+    live.colour_by = "schedule"
+    fig = live._plot.object
+    n = next(i for i, t in enumerate(fig.data) if t.meta == {"run": 3})
+    live._plot.hover_data = {"points": [{"curveNumber": n, "x": 5, "y": 2.0}]}
+    assert live.highlight == 3
+    bold = [t for t in live._plot.object.data if t.meta == {"run": 3}]
+    assert [t.line.width for t in bold] == [3.5, 3.5, 3.5]
+    faded = [t for t in live._plot.object.data if t.meta == {"run": 0}]
+    assert all(t.opacity < 0.1 for t in faded)  # another schedule's run fades
+    live._plot.hover_data = None  # the pointer left the line
+    assert live.highlight is None
+    live.close()
+
+
+def test_river_valley_tab_animates_the_lab_schedules(app_module):
+    app = app_module.create_app()
+    app.__panel__()
+    assert app.valley_plot.object is None  # computed when its tab is shown
+    app.tabs.active = 1
+    fig = app.valley_plot.object
+    assert len(fig.frames) > 10 and fig.layout.updatemenus[0].buttons[0].label == "▶ Play"
+    assert [t.name for t in fig.data if t.showlegend is not False and t.name] == ["wsd", "cosine"]
+    app.valley.peak_lr = 0.05
+    assert "peak LR 0.05" in app.valley_plot.object.layout.title.text
+    app.lab.schedules = ["wsd-s"]
+    assert [t.name for t in app.valley_plot.object.data if t.name] == ["wsd-s"]
 
 
 def test_bad_knob_combination_warns_and_keeps_the_app(app_module):
@@ -39,10 +128,12 @@ def test_bad_knob_combination_warns_and_keeps_the_app(app_module):
 
 def test_preset_sets_knobs_and_explains(app_module):
     app = app_module.create_app()
+    app.lab.steps = 500
     app.preset = "linear-vs-cosine"
     assert app.lab.schedules == ["linear", "cosine", "constant"]
+    assert app.lab.steps == 300  # a preset starts from the defaults
     assert "Defazio" in app.explanation.object
-    assert [t.name for t in app.preview.object.data] == ["linear", "cosine", "constant"]
+    assert [t.name for t in app.preview.object.data][:3] == ["linear", "cosine", "constant"]
 
 
 def test_live_run_rejects_a_bad_knob_and_keeps_training(app_module):
@@ -83,9 +174,12 @@ def test_serve_command_puts_the_gallery_at_the_index():
 
 
 def _plot_lengths(page, index: int) -> list[int]:
-    """Length of every trace's y data in the index-th plotly plot of the page."""
+    """Length of every line's y data in the index-th plotly plot of the page (the preview's
+    transparent click layer is not a line)."""
     plot = page.locator(".js-plotly-plot").nth(index)
-    return plot.evaluate("el => el.data.map(t => t.y ? t.y.length : 0)")
+    return plot.evaluate(
+        "el => el.data.filter(t => t.type !== 'heatmap').map(t => t.y ? t.y.length : 0)"
+    )
 
 
 def _wait_for_plot(page, index: int, predicate, timeout_s: float = 30.0) -> list[int]:
@@ -171,11 +265,14 @@ def test_run_streams_curves_to_completion(server, page, tmp_path):
 
 @pytest.mark.slow
 def test_fork_starts_a_decay_branch(server, page, tmp_path):
-    page.goto(f"{server}/schedules?{urlencode({**TINY, 'steps': '300'})}")
+    # a budget long enough that it is still training whatever the machine's speed; we stop it
+    page.goto(f"{server}/schedules?{urlencode({**TINY, 'steps': '20000'})}")
     page.get_by_role("button", name="Run", exact=True).click()
-    page.get_by_text(re.compile(r"running · step [1-9]\d* / 300")).first.wait_for()
+    page.get_by_text(re.compile(r"running · step [1-9]\d* / 20000")).first.wait_for()
     page.get_by_role("button", name="Fork: start the decay now").click()
-    page.get_by_text(re.compile(r"done · step 300 / 300 · 4 runs")).wait_for(timeout=180_000)
+    page.get_by_text(re.compile(r"running · step \d+ / 20000 · 4 runs")).wait_for()
+    page.get_by_role("button", name="Stop").click()
+    page.get_by_text(re.compile(r"stopped · step \d+ / 20000 · 4 runs")).wait_for()
     names = (
         page.locator(".js-plotly-plot")
         .nth(1)
@@ -183,3 +280,90 @@ def test_fork_starts_a_decay_branch(server, page, tmp_path):
     )
     assert any("decay@" in n for n in names), names
     page.screenshot(path=tmp_path / "forked.png", full_page=True)
+
+
+def _trace_names(page, index: int) -> list[str]:
+    plot = page.locator(".js-plotly-plot").nth(index)
+    return plot.evaluate("el => el.data.map(t => t.name || '')")
+
+
+def _wait_for(page, check, timeout_s: float = 30.0):
+    """Poll ``check()`` until it is truthy (returns its last value)."""
+    deadline = page.evaluate("Date.now()") + timeout_s * 1000
+    while True:
+        value = check()
+        if value or page.evaluate("Date.now()") > deadline:
+            return value
+        page.wait_for_timeout(250)
+
+
+@pytest.mark.slow
+def test_clicking_the_preview_draws_a_schedule_in_the_browser(server, page, tmp_path):
+    page.goto(f"{server}/schedules?{urlencode(TINY)}")
+    assert _wait_for_plot(page, 0, lambda n: n == [40, 40]) == [40, 40]
+    box = page.locator(".js-plotly-plot").first.locator(".nsewdrag").first.bounding_box()
+    x, y = box["x"] + 0.5 * box["width"], box["y"] + 0.6 * box["height"]
+    page.mouse.move(x, y)
+    page.mouse.move(x + 2, y)
+    page.mouse.click(x + 2, y)
+    assert _wait_for(page, lambda: "drawn" in _trace_names(page, 0)), _trace_names(page, 0)
+    assert "drawn" in page.url  # the drawing is in the link too
+    page.screenshot(path=tmp_path / "drawn.png", full_page=True)
+
+
+@pytest.mark.slow
+def test_pause_holds_resume_continues_and_the_lr_multiplier_acts(server, page, tmp_path):
+    page.goto(f"{server}/schedules?{urlencode({**TINY, 'steps': '20000'})}")
+    page.get_by_role("button", name="Run", exact=True).click()
+    page.get_by_text(re.compile(r"running · step [1-9]\d* / 20000")).first.wait_for()
+    page.get_by_role("button", name="Pause").click()
+    status = page.get_by_text(re.compile(r"paused · step \d+ / 20000")).first
+    status.wait_for()
+    held = status.inner_text()
+    page.wait_for_timeout(1500)
+    assert page.get_by_text(re.compile(r"paused · step \d+ / 20000")).first.inner_text() == held
+    handle = page.locator('.noUi-handle[aria-valuemax="3.0"]')  # the LR multiplier (0 .. 3)
+    handle.focus()
+    for _ in range(10):  # +0.05 a press: 1.5x
+        handle.press("ArrowRight")
+    page.get_by_text("LR multiplier (live): 1.5").wait_for()
+    page.get_by_role("button", name="Resume").click()
+    step_held = int(re.search(r"step (\d+)", held).group(1))
+    running = page.get_by_text(re.compile(r"running · step \d+ / 20000")).first
+    _wait_for(
+        page, lambda: int(re.search(r"step (\d+)", running.inner_text()).group(1)) > step_held + 20
+    )
+    page.get_by_role("button", name="Stop").click()
+    page.get_by_text(re.compile(r"stopped · step \d+ / 20000")).wait_for()
+    plot = page.locator(".js-plotly-plot").nth(1)
+    lr_max = "el => Math.max(...el.data.filter(t => t.xaxis === 'x4')[0].y)"
+    # the final redraw reaches the browser just after the status line
+    _wait_for(page, lambda: plot.evaluate(lr_max) > 0.0101)
+    assert plot.evaluate(lr_max) == pytest.approx(0.015, rel=1e-3)  # 1.5 x the peak
+    page.screenshot(path=tmp_path / "multiplied.png", full_page=True)
+
+
+@pytest.mark.slow
+def test_a_finished_sweep_predicts_a_schedule_not_run(server, page, tmp_path):
+    query = {**TINY, "steps": "80", "warmup": "8", "schedules": json.dumps(["constant", "cosine"])}
+    page.goto(f"{server}/schedules?{urlencode(query)}")
+    page.get_by_role("button", name="Run", exact=True).click()
+    page.get_by_text(re.compile(r"done · step 80 / 80")).wait_for(timeout=120_000)
+    assert _wait_for(page, lambda: "cosine (predicted)" in _trace_names(page, 0))
+    page.get_by_text("wsd", exact=True).first.click()  # tick a schedule never trained
+    assert _wait_for(page, lambda: "wsd (predicted)" in _trace_names(page, 0))
+    page.screenshot(path=tmp_path / "predicted.png", full_page=True)
+
+
+@pytest.mark.slow
+def test_river_valley_tab_plays_the_path(server, page, tmp_path):
+    page.goto(f"{server}/schedules")
+    page.locator(".bk-tab", has_text="River valley").click()
+    play = page.get_by_text("▶ Play")
+    play.wait_for()
+    plot = page.locator(".js-plotly-plot", has_text="▶ Play")
+    full = plot.evaluate("el => el.data[1].x.length")
+    play.click()
+    page.wait_for_timeout(300)
+    assert plot.evaluate("el => el.data[1].x.length") < full  # the path grows from the start
+    page.screenshot(path=tmp_path / "valley.png", full_page=True)

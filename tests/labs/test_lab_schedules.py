@@ -1,5 +1,7 @@
 """The schedules lab's knobs, presets, URL state and export (the UI and notebook build on it)."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -16,7 +18,7 @@ def test_specs_are_every_schedule_times_every_seed_in_one_bucket():
         np.testing.assert_allclose(spec.optimizer.lr.table(60).numpy(), lab.preview()[kind])
 
 
-@pytest.mark.parametrize("kind", SCHEDULE_KINDS)
+@pytest.mark.parametrize("kind", [k for k in SCHEDULE_KINDS if k != "drawn"])
 def test_every_schedule_warms_up_to_the_peak_and_respects_the_budget(kind):
     lab = SchedulesLab(steps=100, warmup=10, peak_lr=1e-2, final_lr=1e-4)
     lr = lab.schedule(kind).table(100).numpy()
@@ -24,6 +26,45 @@ def test_every_schedule_warms_up_to_the_peak_and_respects_the_budget(kind):
     assert lr.max() == pytest.approx(1e-2)
     if kind != "constant":  # every decay reaches the final LR at the end of the budget
         assert lab.schedule(kind)(100) == pytest.approx(1e-4)
+
+
+def test_wsd_s_decays_to_the_final_lr_at_each_checkpoint_and_resumes_at_the_peak():
+    lab = SchedulesLab(steps=120, warmup=10, peak_lr=1e-2, checkpoints=3, decay=0.25)
+    lr = lab.schedule("wsd-s").table(121).numpy()
+    for end in (40, 80):
+        assert lr[end - 1] < 0.2 * 1e-2 and lr[end] == pytest.approx(1e-2)
+    assert lr[120] == 0.0
+
+
+def test_drawn_schedule_follows_its_knots_and_clicks_add_knots():
+    lab = SchedulesLab(steps=200, peak_lr=1e-2, drawn=[[0, 0.5], [0.5, 1.0], [1.0, 0.0]])
+    lr = lab.schedule("drawn").table(201).numpy()
+    assert lr[0] == pytest.approx(5e-3) and lr[100] == pytest.approx(1e-2)
+    assert lr[150] == pytest.approx(5e-3) and lr[200] == 0.0
+    lab.add_knot(100, 2e-3)  # replaces the knot at x=0.5
+    assert lab.drawn == [[0.0, 0.5], [0.5, 0.2], [1.0, 0.0]]
+    lab.add_knot(1000, 1.0)  # clipped to the budget and to 2x the peak
+    assert lab.drawn[-1] == [1.0, 2.0]
+
+
+@pytest.mark.parametrize(
+    ("knots", "match"),
+    [
+        ([[0, 0]], "at least 2 knots"),
+        ([[0, 0], [0, 1]], "strictly increasing"),
+        ([[0, 0], [1.5, 1]], r"x=1.5 \(fraction of the budget\) must be in \[0, 1\]"),
+        ([[0, 0], [1, -1]], r"y=-1.0 \(multiple of the peak LR\) must be in \[0, 2\]"),
+        ([[0, 0], [1, "a"]], "must be a pair of numbers"),
+        ("0,0", "must be a list"),
+    ],
+)
+def test_bad_drawn_knots_are_refused_with_the_knot_named(knots, match):
+    lab = SchedulesLab()
+    with pytest.raises(ValueError, match=match):
+        lab.drawn = knots
+    assert lab.drawn == SchedulesLab().drawn  # the old value stays
+    with pytest.raises(ValueError, match=f"knob drawn=.*{match}"):
+        SchedulesLab.from_query({"drawn": json.dumps(knots)})
 
 
 def test_presets_are_valid_knob_sets_with_explanations():

@@ -10,22 +10,77 @@ valley (Wen et al. 2024), linear decay vs cosine (Defazio et al. 2023), re-warmi
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from collections.abc import Mapping
+import numbers
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import param
+import xarray as xr
 
 from .. import schedules
 from ..data import data_spec
 from ..models import MLP, Transformer
 from ..optim import AdamW
+from ..predict import FittedLaw, fit_dataset
 from ..schedules import Schedule
 from ..spec import RunSpec, grid
 
-__all__ = ["SchedulesLab", "PRESETS", "SCHEDULE_KINDS"]
+__all__ = ["SchedulesLab", "PRESETS", "SCHEDULE_KINDS", "Knots"]
 
-SCHEDULE_KINDS = ("wsd", "cosine", "linear", "constant", "1-sqrt")
+SCHEDULE_KINDS = ("wsd", "cosine", "linear", "constant", "1-sqrt", "wsd-s", "drawn")
+
+
+def check_knots(value: object) -> list[list[float]]:
+    """Validate hand-drawn schedule knots: ``[[x, y], ...]`` with ``x`` the fraction of the
+    budget in [0, 1] (strictly increasing) and ``y`` the multiple of the peak LR in [0, 2].
+
+    Examples
+    --------
+    >>> check_knots([[0, 0], [0.5, 1], [1, 0]])
+    [[0.0, 0.0], [0.5, 1.0], [1.0, 0.0]]
+    >>> check_knots([[0, 0]])
+    Traceback (most recent call last):
+    ...
+    ValueError: drawn: needs at least 2 knots [x, y], got 1
+    """
+
+    def bad(why: str) -> ValueError:
+        return ValueError(f"drawn: {why}")
+
+    if not isinstance(value, Sequence) or isinstance(value, str):
+        raise bad(f"{value!r} must be a list of [x, y] knots")
+    if len(value) < 2:
+        raise bad(f"needs at least 2 knots [x, y], got {len(value)}")
+    out = []
+    for k in value:
+        if (
+            not isinstance(k, Sequence)
+            or isinstance(k, str)
+            or len(k) != 2
+            or not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in k)
+        ):
+            raise bad(f"knot {k!r} must be a pair of numbers [x, y]")
+        x, y = float(k[0]), float(k[1])
+        if not (0.0 <= x <= 1.0):
+            raise bad(f"knot {k!r}: x={x} (fraction of the budget) must be in [0, 1]")
+        if not (0.0 <= y <= 2.0):
+            raise bad(f"knot {k!r}: y={y} (multiple of the peak LR) must be in [0, 2]")
+        out.append([x, y])
+    xs = [k[0] for k in out]
+    if any(b <= a for a, b in zip(xs, xs[1:], strict=False)):
+        raise bad(f"knot x values {xs} must be strictly increasing")
+    return out
+
+
+class Knots(param.List):
+    """A list of ``[x, y]`` knots of a hand-drawn schedule, validated on every set."""
+
+    def _validate(self, val):
+        super()._validate(val)
+        if val is not None:
+            check_knots(val)
 
 
 class SchedulesLab(param.Parameterized):
@@ -38,6 +93,9 @@ class SchedulesLab(param.Parameterized):
     ['wsd', 'cosine']
     >>> round(float(lab.schedule("wsd")(95)), 6)
     0.00134
+    >>> lab.schedules = ["drawn"]
+    >>> [round(float(v), 4) for v in lab.preview()["drawn"][[0, 5, 10, 50, 99]]]
+    [0.0, 0.005, 0.01, 0.01, 0.0003]
     """
 
     workload = param.Selector(
@@ -81,6 +139,18 @@ class SchedulesLab(param.Parameterized):
         objects=["linear", "cosine", "1-sqrt"],
         doc="WSD: shape of the decay from peak to the final LR.",
     )
+    checkpoints = param.Integer(
+        default=3,
+        bounds=(1, 20),
+        doc="WSD-S: number of decayed checkpoints; after each, the run resumes at the peak LR "
+        "from the decayed weights.",
+    )
+    drawn = Knots(
+        default=[[0.0, 0.0], [0.1, 1.0], [0.7, 1.0], [1.0, 0.0]],
+        doc="The 'drawn' schedule: knots [x, y], x = fraction of the budget, y = multiple of the "
+        "peak LR, joined by straight lines (the warmup knob does not apply). Click the LR "
+        "preview to add or move a knot.",
+    )
     final_lr = param.Number(
         default=0.0,
         bounds=(0.0, 1.0),
@@ -94,12 +164,20 @@ class SchedulesLab(param.Parameterized):
         doc="Seeds per schedule; curves show the median and each seed.",
     )
     batch_size = param.Integer(default=32, bounds=(1, 4096), doc="Examples per step.")
+    budgets = param.Integer(
+        default=1,
+        bounds=(1, 4),
+        doc="Train every schedule at this many budgets: steps x k / budgets for k = 1 .. "
+        "budgets (e.g. 3: a third, two thirds and all of the steps). WSD-S runs once: its "
+        "checkpoints are its budgets.",
+    )
 
     # -- what the knobs make -----------------------------------------------------------------
 
-    def schedule(self, kind: str) -> Schedule:
-        """The LR schedule ``kind`` (one of :data:`SCHEDULE_KINDS`) under the current knobs."""
-        p, T, w, f = self.peak_lr, self.steps, self.warmup, self.final_lr
+    def schedule(self, kind: str, steps: int | None = None) -> Schedule:
+        """The LR schedule ``kind`` (one of :data:`SCHEDULE_KINDS`) under the current knobs, for
+        a budget of ``steps`` (default: the ``steps`` knob)."""
+        p, T, w, f = self.peak_lr, steps or self.steps, self.warmup, self.final_lr
         if kind == "wsd":
             return schedules.wsd(
                 peak=p, steps=T, warmup=w, decay=self.decay, shape=self.decay_shape, final=f
@@ -117,11 +195,114 @@ class SchedulesLab(param.Parameterized):
             return schedules.wsd(
                 peak=p, steps=T, warmup=w, decay=(T - w) / T, shape="1-sqrt", final=f
             )
+        if kind == "wsd-s":
+            return schedules.wsd_s(
+                peak=p,
+                steps=T,
+                checkpoints=self.checkpoints,
+                warmup=w,
+                decay=self.decay,
+                shape=self.decay_shape,
+                final=f,
+            )
+        if kind == "drawn":
+            xs, ys = np.asarray(check_knots(self.drawn)).T
+            values = p * np.interp(np.arange(T + 1) / T, xs, ys)  # the end knot at step T
+            return schedules.tabulated(values=values.tolist())
         raise ValueError(f"SchedulesLab: schedule {kind!r} is not one of {list(SCHEDULE_KINDS)}")
 
     def preview(self) -> dict[str, np.ndarray]:
         """Each selected schedule's LR at every step (cheap: no training)."""
         return {k: self.schedule(k).table(self.steps).numpy() for k in self.schedules}
+
+    def budget_steps(self) -> list[int]:
+        """The budgets every schedule is trained at: ``steps * k / budgets``, k = 1..budgets."""
+        return [round(self.steps * k / self.budgets) for k in range(1, self.budgets + 1)]
+
+    def kind_of(self, spec: RunSpec) -> str | None:
+        """Which selected schedule kind ``spec`` trains with (``None``: none of them)."""
+        for kind in self.schedules:
+            if spec.optimizer.lr == self.schedule(kind, spec.steps):
+                return kind
+        return None
+
+    def name_of(self, spec: RunSpec) -> str:
+        """A run's name in plots: its schedule kind, and its budget when there are several."""
+        kind = self.kind_of(spec) or "other"
+        return kind if self.budgets == 1 else f"{kind} @ {spec.steps}"
+
+    def add_knot(self, step: float, lr: float) -> None:
+        """Add a knot to the drawn schedule at ``step`` and learning rate ``lr`` (replacing a
+        knot within 2% of the budget of it), clipped to the allowed range.
+
+        Examples
+        --------
+        >>> lab = SchedulesLab(steps=100, peak_lr=0.01)
+        >>> lab.add_knot(50, 0.005)
+        >>> lab.drawn
+        [[0.0, 0.0], [0.1, 1.0], [0.5, 0.5], [0.7, 1.0], [1.0, 0.0]]
+        """
+        x = float(np.clip(step / self.steps, 0.0, 1.0))
+        y = float(np.clip(lr / self.peak_lr, 0.0, 2.0))
+        knots = [k for k in check_knots(self.drawn) if abs(k[0] - x) > 0.02]
+        self.drawn = sorted([*knots, [round(x, 4), round(y, 4)]])
+
+    def fit_law(self, ds: xr.Dataset, specs: Sequence[RunSpec]) -> FittedLaw:
+        """Fit the multi-power law to the runs of ``ds`` (``specs`` in its run order), one
+        median curve per schedule kind, leaving out the warmup; forks are left out.
+
+        Raises a ValueError when no run of a selected kind is complete enough to fit.
+        """
+        parent = ds.parent.values if "parent" in ds.coords else np.full(len(specs), -1)
+        groups: dict[str, list[int]] = {}
+        for r, spec in enumerate(specs):
+            kind = self.kind_of(spec)
+            full = spec.steps == self.steps  # the law is fitted on the full budget's runs
+            if kind is not None and full and parent[r] < 0 and ds.diverged_step.values[r] < 0:
+                groups.setdefault(kind, []).append(r)
+        if not groups:
+            raise ValueError("fit_law: no finished run of the selected schedules to fit")
+        steps = ds.sizes["step"]
+        if steps <= self.warmup + 10:
+            raise ValueError(
+                f"fit_law: {steps} steps recorded; need more than warmup + 10 = "
+                f"{self.warmup + 10} to fit"
+            )
+        return fit_dataset(
+            ds, list(groups.values()), law="multi_power", target="train_loss", skip=self.warmup
+        )
+
+    def predict(self, law: FittedLaw) -> dict[str, np.ndarray]:
+        """The law's predicted training loss after each of the ``steps`` updates, per selected
+        schedule (instant: no training)."""
+        return {k: law.predict(lr) for k, lr in self.preview().items()}
+
+    def on_toy(self, *, peak_lr: float = 0.1, steps: int = 2000) -> SchedulesLab:
+        """This lab's schedules resized for the river-valley toy: the same shapes (warmup as
+        the same fraction of the budget), at the toy's peak LR and length."""
+        knobs = {k: getattr(self, k) for k in self._knobs()}
+        knobs.update(
+            peak_lr=peak_lr,
+            steps=steps,
+            warmup=round(self.warmup * steps / self.steps),
+            final_lr=self.final_lr * peak_lr / self.peak_lr,
+        )
+        return SchedulesLab(**knobs)
+
+    def river_valley(
+        self, *, peak_lr: float = 0.1, steps: int = 2000, seeds: int = 4, valley=None
+    ) -> xr.Dataset:
+        """SGD on the river-valley toy with every selected schedule (see :meth:`on_toy`);
+        ``schedule_index`` indexes ``self.schedules``. Tens of milliseconds."""
+        from .. import toys
+
+        toy = self.on_toy(peak_lr=peak_lr, steps=steps)
+        return toys.simulate(
+            valley or toys.RiverValley(),
+            [toy.schedule(k) for k in self.schedules],
+            steps=steps,
+            seeds=range(seeds),
+        )
 
     def base_spec(self) -> RunSpec:
         """The run every schedule shares (workload, model, batch, budget)."""
@@ -140,15 +321,23 @@ class SchedulesLab(param.Parameterized):
             optimizer=AdamW(lr=self.peak_lr, weight_decay=0.0),
             steps=self.steps,
             batch_size=self.batch_size,
-            eval_every=max(1, self.steps // 40),
+            eval_every=max(1, self.steps // 40),  # the same eval steps at every budget
         )
 
     def specs(self) -> list[RunSpec]:
         """The sweep: every selected schedule x every seed, in one lockstep bucket."""
         if not self.schedules:
             raise ValueError("SchedulesLab: schedules is empty; pick at least one")
-        lrs = [self.schedule(k) for k in self.schedules]
-        return grid(self.base_spec(), {"optimizer.lr": lrs, "seed": range(self.seeds)})
+        out = []
+        for steps in self.budget_steps():
+            # WSD-S runs once, at the full budget: its checkpoints are its shorter budgets
+            kinds = [k for k in self.schedules if k != "wsd-s" or steps == self.steps]
+            if not kinds:
+                continue
+            base = dataclasses.replace(self.base_spec(), steps=steps)
+            lrs = [self.schedule(k, steps) for k in kinds]
+            out += grid(base, {"optimizer.lr": lrs, "seed": range(self.seeds)})
+        return out
 
     # -- URLs and exports --------------------------------------------------------------------
 
@@ -190,16 +379,33 @@ class SchedulesLab(param.Parameterized):
 
 PRESETS: dict[str, tuple[dict, str]] = {
     "wsd-vs-cosine": (
-        {"schedules": ["wsd", "cosine"], "decay": 0.2},
-        "Warmup-stable-decay holds the peak LR and decays only over the last 20% of steps. "
-        "Watch its loss stay above cosine's through the stable phase, then drop sharply once the "
-        "decay starts, and end level with or below cosine: the large LR made progress along the "
-        "river while hiding it under oscillation across the valley.",
+        {"schedules": ["wsd", "cosine"], "decay": 0.2, "budgets": 3},
+        "WSD vs cosine at three budgets (100, 200 and 300 steps). Warmup-stable-decay holds the "
+        "peak LR and decays only over the last 20% of each budget. Watch its loss stay above "
+        "cosine's through the stable phase, then drop sharply once the decay starts, and end "
+        "level with or below cosine at every budget: the large LR made progress along the river "
+        "while hiding it under oscillation across the valley. Hover a thin line to follow one run.",
     ),
     "decay-shapes": (
         {"schedules": ["wsd"], "decay": 0.2, "decay_shape": "1-sqrt"},
         "The same WSD run with its decay shaped linear, cosine or 1-sqrt: switch the shape knob "
         "and compare where the drop happens. Hägele et al. (2024) find 1-sqrt best at scale.",
+    ),
+    "wsd-s-branches": (
+        {"schedules": ["wsd-s", "wsd"], "checkpoints": 3, "budgets": 3, "decay": 0.2},
+        "WSD-S (Wen et al. 2024) is one run that decays to a checkpoint at 100, 200 and 300 "
+        "steps, each time resuming at the peak LR from the decayed weights; WSD trains a "
+        "separate run (or branch) per budget. Compare WSD-S's loss at each of its checkpoints "
+        "with the WSD run of that budget: one run gives all three checkpoints at about the same "
+        "loss. Press Fork during a WSD run to branch a decay of your own.",
+    ),
+    "predict-unseen": (
+        {"schedules": ["constant", "cosine"]},
+        "Predict a schedule you have not run. Press Run: when the sweep ends, the multi-power "
+        "law (Luo et al. 2025) is fitted to the constant and cosine curves. Now tick wsd, move "
+        "its decay, or click the LR preview to draw a schedule: the dashed curve under the "
+        "preview is the law's prediction, redrawn instantly. Press Run again to train it and "
+        "compare (the law's R² and the measured curves are shown).",
     ),
     "linear-vs-cosine": (
         {"schedules": ["linear", "cosine", "constant"]},

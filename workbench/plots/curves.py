@@ -1,6 +1,8 @@
-"""Plotly figure builders: a results Dataset in, a Figure out (shared by apps and notebooks)."""
+"""Training curves of a sweep: loss, accuracy and LR per run, grouped and coloured by a knob."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
@@ -8,7 +10,7 @@ import xarray as xr
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
-__all__ = ["smooth", "training_curves"]
+__all__ = ["group_labels", "smooth", "training_curves"]
 
 
 def smooth(y: np.ndarray, window: int) -> np.ndarray:
@@ -34,12 +36,48 @@ def smooth(y: np.ndarray, window: int) -> np.ndarray:
         return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
-def training_curves(ds: xr.Dataset, *, window: int = 25, title: str | None = None) -> go.Figure:
+def group_labels(ds: xr.Dataset, by: str | Sequence[str] = "group") -> list[str]:
+    """One label per run naming its values of the run coordinates ``by`` (``"group"``: the
+    Dataset's own grouping, runs that differ only in their seed).
+
+    Examples
+    --------
+    >>> ds = xr.Dataset(coords={"run": [0, 1, 2], "seed": ("run", [0, 1, 0]),
+    ...                         "kind": ("run", ["wsd", "wsd", "cos"])})
+    >>> group_labels(ds, "kind"), group_labels(ds, ["kind", "seed"])[1]
+    (['wsd', 'wsd', 'cos'], 'kind=wsd, seed=1')
+    """
+    names = [by] if isinstance(by, str) else list(by)
+    for name in names:
+        if name not in ds.coords or ds[name].dims != ("run",):
+            allowed = [k for k, c in ds.coords.items() if c.dims == ("run",) and k != "run"]
+            raise ValueError(
+                f"group_labels: by={name!r} is not a run coordinate; allowed: {allowed}"
+            )
+    if len(names) == 1:
+        return [str(v) for v in ds[names[0]].values.tolist()]
+    return [
+        ", ".join(f"{n}={v}" for n, v in zip(names, vals, strict=True))
+        for vals in zip(*(ds[n].values.tolist() for n in names), strict=True)
+    ]
+
+
+def training_curves(
+    ds: xr.Dataset,
+    *,
+    window: int = 25,
+    title: str | None = None,
+    by: str | Sequence[str] = "group",
+    highlight: int | None = None,
+) -> go.Figure:
     """Training loss (smoothed), test loss, test accuracy and learning rate against the step.
 
-    Runs that differ only in their seed share a colour; the thick line is their median, the thin
-    lines the individual seeds. Diverged runs are drawn dotted. Training loss falling while test
-    loss rises is overfitting: the two loss panels sit side by side to show it.
+    Runs with the same value of the run coordinate(s) ``by`` share a colour (default: runs that
+    differ only in their seed); the thick line is their median, the thin lines the individual
+    runs. ``highlight`` (a run position) draws that run bold in every panel and fades the other
+    groups. Diverged runs are drawn dotted. Training loss falling while test loss rises is
+    overfitting: the two loss panels sit side by side to show it. Every trace carries ``meta``:
+    ``{"run": i}`` for a run's line, ``{"group": label}`` for a median or LR line.
 
     Examples
     --------
@@ -49,6 +87,9 @@ def training_curves(ds: xr.Dataset, *, window: int = 25, title: str | None = Non
     >>> fig = training_curves(wb.run(wb.grid(spec, {"seed": [0, 1]})))
     >>> len(fig.data)   # 3 panels x (2 seeds + median), and the LR
     10
+    >>> fig = training_curves(wb.run(wb.grid(spec, {"seed": [0, 1]})), by="seed", highlight=1)
+    >>> [d.line.width for d in fig.data if d.meta == {"run": 1}]
+    [3.5, 3.5, 3.5]
     """
     panels = [
         # (title, x coordinate, values per run, log y)
@@ -56,7 +97,8 @@ def training_curves(ds: xr.Dataset, *, window: int = 25, title: str | None = Non
         ("test loss", "eval_step", ds.eval_loss.values, True),
         ("test accuracy", "eval_step", ds.eval_acc.values, False),
     ]
-    labels = ds.group.values.tolist()
+    labels = group_labels(ds, by)
+    lit = labels[highlight] if highlight is not None else None
     colors = qualitative.Plotly + qualitative.D3
     fig = make_subplots(
         rows=1,
@@ -67,10 +109,12 @@ def training_curves(ds: xr.Dataset, *, window: int = 25, title: str | None = Non
     for gi, g in enumerate(dict.fromkeys(labels)):
         idx = [i for i, lab in enumerate(labels) if lab == g]
         color = colors[gi % len(colors)]
+        faded = lit is not None and g != lit
         for col, (_, xname, values, _) in enumerate(panels, start=1):
             x = ds[xname].values
             for i in idx:
                 dash = "dot" if int(ds.diverged_step.values[i]) >= 0 else "solid"
+                bold = i == highlight
                 fig.add_trace(
                     go.Scatter(
                         x=x,
@@ -78,8 +122,9 @@ def training_curves(ds: xr.Dataset, *, window: int = 25, title: str | None = Non
                         mode="lines",
                         legendgroup=g,
                         showlegend=False,
-                        opacity=0.35,
-                        line=dict(color=color, width=1, dash=dash),
+                        opacity=1.0 if bold else 0.08 if faded else 0.35,
+                        line=dict(color=color, width=3.5 if bold else 1, dash=dash),
+                        meta={"run": i},
                         hovertemplate=f"{ds.label.values[i]}<br>step %{{x}}: %{{y:.4g}}"
                         "<extra></extra>",
                     ),
@@ -96,7 +141,9 @@ def training_curves(ds: xr.Dataset, *, window: int = 25, title: str | None = Non
                     legendgroup=g,
                     showlegend=col == 1,
                     name=f"{g} (median of {len(idx)})" if len(idx) > 1 else g,
+                    opacity=0.25 if faded else 1.0,
                     line=dict(color=color, width=2.5),
+                    meta={"group": g},
                 ),
                 row=1,
                 col=col,
@@ -104,11 +151,13 @@ def training_curves(ds: xr.Dataset, *, window: int = 25, title: str | None = Non
         fig.add_trace(
             go.Scatter(
                 x=ds.step.values,
-                y=ds.lr.values[idx[0]],
+                y=ds.lr.values[idx[0] if highlight not in idx else highlight],
                 mode="lines",
                 legendgroup=g,
                 showlegend=False,
+                opacity=0.25 if faded else 1.0,
                 line=dict(color=color, width=2),
+                meta={"group": g},
             ),
             row=1,
             col=len(panels) + 1,

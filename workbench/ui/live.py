@@ -22,6 +22,15 @@ __all__ = ["LiveRun", "decay_to_zero"]
 
 _TERMINAL = ("done", "stopped", "error")
 
+# "Colour by" choices: a label and the run coordinates it groups by.
+COLOUR_BY = {
+    "schedule + branch": ("schedule", "branch"),
+    "schedule": ("schedule",),
+    "seed": ("seed",),
+    "branch": ("branch",),
+    "run": ("label",),
+}
+
 
 def decay_to_zero(step: int, remaining: int, current: float) -> np.ndarray:
     """The LR of a "start the decay now" branch: linear from ``current`` to 0 over what is left.
@@ -57,10 +66,32 @@ class LiveRun(pn.viewable.Viewer):
     refresh_ms = param.Integer(default=400, bounds=(50, None), doc="Plot refresh period (ms).")
     window = param.Integer(default=10, bounds=(1, None), doc="Training-loss smoothing window.")
     state = param.String(default="idle", constant=True, doc="The session's state, as shown.")
+    colour_by = param.Selector(
+        default="schedule + branch",
+        objects=list(COLOUR_BY),
+        label="Colour by",
+        doc="Which runs share a colour (and a median line): same schedule, same seed, "
+        "same branch (original or a fork), or every run on its own.",
+    )
+    highlight = param.Integer(
+        default=None,
+        allow_None=True,
+        doc="The run drawn bold in every panel (set by hovering one of its lines).",
+    )
 
-    def __init__(self, specs: Sequence[RunSpec] | Callable[[], Sequence[RunSpec]], **params):
+    def __init__(
+        self,
+        specs: Sequence[RunSpec] | Callable[[], Sequence[RunSpec]],
+        *,
+        name_runs: Callable[[list[RunSpec]], list[str]] | None = None,
+        on_finish: Callable[[Session], None] | None = None,
+        **params,
+    ):
         super().__init__(**params)
         self._specs = specs
+        self._name_runs = name_runs
+        self._on_finish = on_finish
+        self._ds = None  # the Dataset last drawn (hover redraws it without polling)
         self.session: Session | None = None
         self._callback = None
         self._seen_messages = 0
@@ -83,12 +114,15 @@ class LiveRun(pn.viewable.Viewer):
         self._status = pn.pane.Markdown("Press **Run** to train the sweep.", css_classes=["status"])
         self._alert = pn.pane.Alert("", alert_type="danger", visible=False)
         self._plot = pn.pane.Plotly(None, sizing_mode="stretch_width", height=430, visible=False)
+        self._colour = pn.widgets.Select.from_param(self.param.colour_by, width=170)
         self._run.on_click(lambda _: self.start())
         self._pause.on_click(lambda _: self._command("pause"))
         self._resume.on_click(lambda _: self._command("resume"))
         self._stop.on_click(lambda _: self._command("stop"))
         self._fork.on_click(lambda _: self.fork_decay())
         self.param.watch(lambda e: self.apply_knob("lr_scale", e.new), "lr_scale")
+        self.param.watch(lambda _: self._redraw(), ["colour_by", "highlight"])
+        self._plot.param.watch(self._on_hover, "hover_data")
         if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
             pn.state.on_session_destroyed(lambda _ctx: self.close())
 
@@ -104,7 +138,8 @@ class LiveRun(pn.viewable.Viewer):
             self.show_error(f"Cannot start: {e}")
             return
         self.hide_error()
-        self._seen_messages, self._drawn = 0, None
+        self._seen_messages, self._drawn, self._ds = 0, None, None
+        self.highlight = None
         self._plot.object, self._plot.visible = None, False  # no empty axes before data
         self.session.start()
         if self.lr_scale != 1.0:
@@ -192,27 +227,62 @@ class LiveRun(pn.viewable.Viewer):
         if state in _TERMINAL and self._callback is not None:
             self._callback.stop()
             self._callback = None
+            if self._on_finish is not None:
+                try:
+                    self._on_finish(s)
+                except ValueError as e:  # e.g. too few steps to fit: say so, keep the page
+                    self.show_error(str(e))
 
     def _draw(self) -> None:
         try:
             ds = self.session.dataset()
         except ValueError:  # no step computed yet
             return
-        # A branch is its own curve: name it after its parent's group and its fork step.
-        groups = [
-            g if p < 0 else f"{g} → decay@{f}"
-            for g, p, f in zip(
-                ds.group.values.tolist(), ds.parent.values, ds.fork_step.values, strict=True
-            )
+        specs = [self.session.specs[r] for r in ds.session_run.values]
+        names = self._name_runs(specs) if self._name_runs is not None else ds.group.values.tolist()
+        # A branch is its own curve: named after its fork step.
+        branch = [
+            "original" if p < 0 else f"decay@{f}"
+            for p, f in zip(ds.parent.values, ds.fork_step.values, strict=True)
         ]
-        ds = ds.assign_coords(group=("run", np.asarray(groups)))
-        fig = training_curves(ds, window=self.window)
+        self._ds = ds.assign_coords(
+            schedule=("run", np.asarray(names, dtype=object)),
+            branch=("run", np.asarray(branch, dtype=object)),
+        )
+        self._redraw()
+
+    def _redraw(self) -> None:
+        ds = self._ds
+        if ds is None:
+            return
+        by = list(COLOUR_BY[self.colour_by])
+        if by == ["schedule", "branch"] and (ds.branch.values == "original").all():
+            by = ["schedule"]  # no forks yet: plain schedule names
+        highlight = self.highlight if self.highlight is not None else None
+        if highlight is not None and highlight >= ds.sizes["run"]:
+            highlight = None
+        fig = training_curves(ds, window=self.window, by=by, highlight=highlight)
         # The x axes span the whole budget, so the curves visibly grow into it.
         fig.update_xaxes(range=[0, max(spec.steps for spec in self.session.specs)])
         fig.update_layout(uirevision="live", height=430)
         self._plot.object, self._plot.visible = fig, True
 
+    def _on_hover(self, event) -> None:
+        """Hovering a run's line highlights that run in every panel; leaving it clears."""
+        run = None
+        fig = self._plot.object
+        points = (event.new or {}).get("points") or []
+        if points and fig is not None:
+            n = points[0].get("curveNumber")
+            if isinstance(n, int) and 0 <= n < len(fig.data):
+                meta = fig.data[n].meta
+                run = meta.get("run") if isinstance(meta, dict) else None
+        if run is not None and run != self.highlight:
+            self.highlight = run
+        elif run is None and not points and self.highlight is not None:
+            self.highlight = None
+
     def __panel__(self):
         buttons = pn.Row(self._run, self._pause, self._resume, self._stop, self._fork)
-        status = pn.Row(self._scale, pn.Column(self._progress, self._status))
+        status = pn.Row(self._scale, pn.Column(self._progress, self._status), self._colour)
         return pn.Column(buttons, status, self._alert, self._plot, sizing_mode="stretch_width")
