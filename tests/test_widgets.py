@@ -2,6 +2,7 @@
 
 import contextlib
 import io
+import json
 
 import ipywidgets as w
 import param
@@ -52,7 +53,10 @@ def test_schedules_lab_gets_a_widget_for_every_knob():
     for name, widget in ws.items():
         assert widget.tooltip == lab.param[name].doc
         value = getattr(lab, name)
-        assert widget.value == (tuple(value) if isinstance(value, list) else value)
+        if name == "drawn":  # a List knob: its JSON text
+            assert json.loads(widget.value) == value
+        else:
+            assert widget.value == (tuple(value) if isinstance(value, list) else value)
 
 
 def test_ranges_come_from_softbounds_then_bounds():
@@ -149,3 +153,17 @@ def test_interactive_plot_shows_an_error_and_keeps_going():
         assert "ValueError: too long" in box.children[1].value
         lab.steps = 300
     assert box.children[1].value == ""
+
+
+def test_list_knob_is_json_text_and_bad_json_is_refused():
+    lab = SchedulesLab()
+    box = controls(lab, names=["drawn"])
+    text = box.children[0]
+    assert type(text).__name__ == "Text" and json.loads(text.value) == lab.drawn
+    text.value = "[[0, 0], [1, 1]]"
+    assert lab.drawn == [[0, 0], [1, 1]]
+    for bad in ("[[0, 0]]", "not json", "[[0, 0], [2, 1]]"):
+        text.value = bad
+        assert lab.drawn == [[0, 0], [1, 1]] and json.loads(text.value) == lab.drawn
+    lab.add_knot(150, 0.01)
+    assert json.loads(text.value) == lab.drawn

@@ -20,6 +20,7 @@ Examples
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Sequence
 
@@ -51,7 +52,8 @@ def widget_for(lab: param.Parameterized, name: str) -> w.ValueWidget:
 
     ``Integer`` gives an ``IntSlider``; ``Number`` a ``FloatSlider``, or a ``FloatLogSlider``
     when its range is positive and spans several decades (learning rates); ``Selector`` a
-    ``Dropdown``; ``ListSelector`` a ``SelectMultiple``; ``Boolean`` a ``Checkbox``. The
+    ``Dropdown``; ``ListSelector`` a ``SelectMultiple``; ``Boolean`` a ``Checkbox``; ``List``
+    (e.g. a drawn schedule's knots) a ``Text`` holding JSON. The
     slider range is the knob's soft bounds, else its hard bounds, widened to hold the current
     value. The knob's doc becomes the widget's tooltip.
 
@@ -73,6 +75,8 @@ def widget_for(lab: param.Parameterized, name: str) -> w.ValueWidget:
         return w.Dropdown(options=list(p.objects), value=value, **common)
     if isinstance(p, param.Boolean):
         return w.Checkbox(value=bool(value), **common)
+    if isinstance(p, param.List):
+        return w.Text(value=json.dumps(value), continuous_update=False, **common)
     if isinstance(p, param.Integer):
         lo, hi = _range(p)
         lo = int(min(lo if lo is not None else 0, value))
@@ -110,19 +114,24 @@ def widget_for(lab: param.Parameterized, name: str) -> w.ValueWidget:
         )
     raise ValueError(
         f"widget_for: knob {name!r} is a {type(p).__name__}; allowed: Number, Integer, "
-        "Selector, ListSelector, Boolean"
+        "Selector, ListSelector, Boolean, List"
     )
 
 
 def _link(lab: param.Parameterized, name: str, widget: w.ValueWidget) -> None:
     """Two-way link: the widget sets the knob; a change of the knob moves the widget."""
-    listify = isinstance(lab.param[name], param.ListSelector)
+    p = lab.param[name]
 
     def to_lab(change: dict) -> None:
-        value = list(change["new"]) if listify else change["new"]
-        if value == getattr(lab, name):
-            return
         try:
+            if isinstance(p, param.ListSelector):
+                value = list(change["new"])
+            elif isinstance(p, param.List):
+                value = json.loads(change["new"])
+            else:
+                value = change["new"]
+            if value == getattr(lab, name):
+                return
             setattr(lab, name, value)
         except (ValueError, TypeError):  # the knob refused it: put the widget back
             widget.value = _widget_value(lab, name)
@@ -137,8 +146,10 @@ def _link(lab: param.Parameterized, name: str, widget: w.ValueWidget) -> None:
 
 
 def _widget_value(lab: param.Parameterized, name: str):
-    value = getattr(lab, name)
-    return tuple(value or ()) if isinstance(lab.param[name], param.ListSelector) else value
+    value, p = getattr(lab, name), lab.param[name]
+    if isinstance(p, param.ListSelector):
+        return tuple(value or ())
+    return json.dumps(value) if isinstance(p, param.List) else value
 
 
 def controls(lab: param.Parameterized, *, names: Sequence[str] | None = None) -> w.VBox:

@@ -12,7 +12,13 @@ from browser_fixtures import app_module, browser, page, server  # noqa: F401 (fi
 
 from workbench.plots.schedules import CLICK_LAYER
 
-TINY = {"steps": "40", "seeds": "1", "warmup": "4", "workload": json.dumps("mnist1d")}
+TINY = {
+    "steps": "40",
+    "seeds": "1",
+    "warmup": "4",
+    "workload": json.dumps("mnist1d"),
+    "peak_lr": "0.01",
+}
 
 
 # -- the app object (no browser) ---------------------------------------------------------------
@@ -40,7 +46,7 @@ def test_clicking_the_preview_draws_a_schedule(app_module):
     app.__panel__()
     _click(app, 150, 0.005)
     assert app.lab.schedules == ["wsd", "cosine", "drawn"]
-    assert [0.5, 0.5] in app.lab.drawn
+    assert [0.5, 0.25] in app.lab.drawn  # half the budget, a quarter of the peak (0.02)
     drawn = app.preview.object.data[2]
     assert drawn.name == "drawn" and drawn.y[150] == pytest.approx(0.005)
     # a click on a schedule's line (not the click layer) draws nothing
