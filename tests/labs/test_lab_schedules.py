@@ -69,7 +69,7 @@ def test_bad_drawn_knots_are_refused_with_the_knot_named(knots, match):
 
 def test_presets_are_valid_knob_sets_with_explanations():
     for name, (knobs, text) in PRESETS.items():
-        lab = SchedulesLab(**knobs, steps=60, warmup=6, seeds=1)
+        lab = SchedulesLab(**{**knobs, "steps": 60, "warmup": 6, "seeds": 1})
         assert lab.specs() and len(text) > 80, name
 
 
@@ -98,3 +98,18 @@ def test_export_snippet_reproduces_the_sweep():
     code = lab.export().replace("wb.run(lab.specs(), progress=True)", "lab.specs()")
     exec(code, namespace)
     assert namespace["ds"] == lab.specs()
+
+
+def test_new_data_makes_a_two_task_stream_and_rewarm_restarts_there():
+    lab = SchedulesLab(schedules=["rewarm", "infinite"], steps=200, warmup=10, new_data=0.4)
+    (spec, *_) = lab.specs()
+    assert spec.data.starts == (0, 80) and spec.data.names == ("old", "new")
+    assert spec.data.tasks[1].distance == lab.shift and spec.data.tasks[1].variant == 1
+    lr = lab.schedule("rewarm").table(201).numpy()
+    assert lr[79] < 0.01 * lab.peak_lr and lr[90] == pytest.approx(lab.peak_lr)  # re-warmed
+    assert lr[200] == 0.0
+    inf = lab.schedule("infinite").table(201).numpy()
+    assert inf[80] == pytest.approx(lab.peak_lr / 4) and inf[159] == pytest.approx(inf[80])
+    assert inf[200] == 0.0  # annealed over the last decay fraction
+    with pytest.raises(ValueError, match="new_data=0.4 needs workload='bigram'"):
+        SchedulesLab(workload="mnist1d", new_data=0.4).specs()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import numbers
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -26,61 +25,23 @@ from ..optim import AdamW
 from ..predict import FittedLaw, fit_dataset
 from ..schedules import Schedule
 from ..spec import RunSpec, grid
+from ..streams import sequence
+from .drawing import Knots, check_knots
+from .schedules_presets import PRESETS
 
-__all__ = ["SchedulesLab", "PRESETS", "SCHEDULE_KINDS", "Knots"]
+__all__ = ["SchedulesLab", "PRESETS", "SCHEDULE_KINDS"]
 
-SCHEDULE_KINDS = ("wsd", "cosine", "linear", "constant", "1-sqrt", "wsd-s", "drawn")
-
-
-def check_knots(value: object) -> list[list[float]]:
-    """Validate hand-drawn schedule knots: ``[[x, y], ...]`` with ``x`` the fraction of the
-    budget in [0, 1] (strictly increasing) and ``y`` the multiple of the peak LR in [0, 2].
-
-    Examples
-    --------
-    >>> check_knots([[0, 0], [0.5, 1], [1, 0]])
-    [[0.0, 0.0], [0.5, 1.0], [1.0, 0.0]]
-    >>> check_knots([[0, 0]])
-    Traceback (most recent call last):
-    ...
-    ValueError: drawn: needs at least 2 knots [x, y], got 1
-    """
-
-    def bad(why: str) -> ValueError:
-        return ValueError(f"drawn: {why}")
-
-    if not isinstance(value, Sequence) or isinstance(value, str):
-        raise bad(f"{value!r} must be a list of [x, y] knots")
-    if len(value) < 2:
-        raise bad(f"needs at least 2 knots [x, y], got {len(value)}")
-    out = []
-    for k in value:
-        if (
-            not isinstance(k, Sequence)
-            or isinstance(k, str)
-            or len(k) != 2
-            or not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in k)
-        ):
-            raise bad(f"knot {k!r} must be a pair of numbers [x, y]")
-        x, y = float(k[0]), float(k[1])
-        if not (0.0 <= x <= 1.0):
-            raise bad(f"knot {k!r}: x={x} (fraction of the budget) must be in [0, 1]")
-        if not (0.0 <= y <= 2.0):
-            raise bad(f"knot {k!r}: y={y} (multiple of the peak LR) must be in [0, 2]")
-        out.append([x, y])
-    xs = [k[0] for k in out]
-    if any(b <= a for a, b in zip(xs, xs[1:], strict=False)):
-        raise bad(f"knot x values {xs} must be strictly increasing")
-    return out
-
-
-class Knots(param.List):
-    """A list of ``[x, y]`` knots of a hand-drawn schedule, validated on every set."""
-
-    def _validate(self, val):
-        super()._validate(val)
-        if val is not None:
-            check_knots(val)
+SCHEDULE_KINDS = (
+    "wsd",
+    "cosine",
+    "linear",
+    "constant",
+    "1-sqrt",
+    "wsd-s",
+    "rewarm",
+    "infinite",
+    "drawn",
+)
 
 
 class SchedulesLab(param.Parameterized):
@@ -151,6 +112,20 @@ class SchedulesLab(param.Parameterized):
         "peak LR, joined by straight lines (the warmup knob does not apply). Click the LR "
         "preview to add or move a knot.",
     )
+    new_data = param.Number(
+        default=0.0,
+        bounds=(0.0, 0.9),
+        step=0.05,
+        doc="Fraction of the budget after which training switches to a new, shifted bigram "
+        "language (0: one dataset throughout; bigram workload only). 'rewarm' and 'infinite' "
+        "treat that step as the start of the new data.",
+    )
+    shift = param.Number(
+        default=0.2,
+        bounds=(0.0, 1.0),
+        step=0.05,
+        doc="How far the new language is from the first (0: the same; 1: unrelated).",
+    )
     final_lr = param.Number(
         default=0.0,
         bounds=(0.0, 1.0),
@@ -205,6 +180,30 @@ class SchedulesLab(param.Parameterized):
                 shape=self.decay_shape,
                 final=f,
             )
+        if kind == "rewarm":  # cosine to the switch, then re-warm and re-decay (cosine)
+            at = self.switch_step(T)
+            first = schedules.cosine(peak=p, steps=at, warmup=min(w, at - 1), final=f)
+            again = min(w, T - at)
+            return schedules.rewarm(
+                base=first,
+                at=at,
+                peak=p,
+                warmup=again,
+                decay_steps=T - at - again,
+                final=f,
+                shape="cosine",
+            )
+        if kind == "infinite":  # cool down to a quarter of the peak, hold, anneal at the end
+            at, anneal = self.switch_step(T), round(self.decay * T)
+            return schedules.infinite(
+                peak=p,
+                warmup=w,
+                cooldown=max(0, at - w),
+                constant=p / 4,
+                anneal_at=T - anneal,
+                anneal_steps=anneal,
+                final=f,
+            )
         if kind == "drawn":
             xs, ys = np.asarray(check_knots(self.drawn)).T
             values = p * np.interp(np.arange(T + 1) / T, xs, ys)  # the end knot at step T
@@ -214,6 +213,12 @@ class SchedulesLab(param.Parameterized):
     def preview(self) -> dict[str, np.ndarray]:
         """Each selected schedule's LR at every step (cheap: no training)."""
         return {k: self.schedule(k).table(self.steps).numpy() for k in self.schedules}
+
+    def switch_step(self, steps: int | None = None) -> int:
+        """The step the new data starts at (``rewarm`` and ``infinite`` take half the budget
+        when ``new_data`` is 0)."""
+        T = steps or self.steps
+        return max(1, round((self.new_data or 0.5) * T))
 
     def budget_steps(self) -> list[int]:
         """The budgets every schedule is trained at: ``steps * k / budgets``, k = 1..budgets."""
@@ -260,6 +265,11 @@ class SchedulesLab(param.Parameterized):
             full = spec.steps == self.steps  # the law is fitted on the full budget's runs
             if kind is not None and full and parent[r] < 0 and ds.diverged_step.values[r] < 0:
                 groups.setdefault(kind, []).append(r)
+        if self.new_data > 0:
+            raise ValueError(
+                "fit_law: the laws describe one dataset; this sweep switches data at step "
+                f"{self.switch_step()} (new_data={self.new_data})"
+            )
         if not groups:
             raise ValueError("fit_law: no finished run of the selected schedules to fit")
         steps = ds.sizes["step"]
@@ -313,7 +323,15 @@ class SchedulesLab(param.Parameterized):
                 "markov", vocab=16, context=16, n_train=2048, n_test=256, temperature=0.5
             )
             model = Transformer(layers=1, width=32, heads=2, context=16)
+            if self.new_data > 0:  # the same language family, shifted (markov's variant 1)
+                new = data.replace(variant=1, distance=self.shift)
+                data = sequence([data, new], [0, self.switch_step()], names=["old", "new"])
         else:
+            if self.new_data > 0:
+                raise ValueError(
+                    f"SchedulesLab: new_data={self.new_data} needs workload='bigram' "
+                    "(the new data is a shifted bigram language); set new_data=0 for mnist1d"
+                )
             data, model = data_spec("mnist1d", num_samples=20000), MLP(hidden=(100, 100))
         return RunSpec(
             data=data,
@@ -375,41 +393,3 @@ class SchedulesLab(param.Parameterized):
 
     def _knobs(self) -> list[str]:
         return [k for k in self.param if k != "name"]
-
-
-PRESETS: dict[str, tuple[dict, str]] = {
-    "wsd-vs-cosine": (
-        {"schedules": ["wsd", "cosine"], "decay": 0.2, "budgets": 3},
-        "WSD vs cosine at three budgets (100, 200 and 300 steps). Warmup-stable-decay holds the "
-        "peak LR and decays only over the last 20% of each budget. Watch its loss stay above "
-        "cosine's through the stable phase, then drop sharply once the decay starts, and end "
-        "level with or below cosine at every budget: the large LR made progress along the river "
-        "while hiding it under oscillation across the valley. Hover a thin line to follow one run.",
-    ),
-    "decay-shapes": (
-        {"schedules": ["wsd"], "decay": 0.2, "decay_shape": "1-sqrt"},
-        "The same WSD run with its decay shaped linear, cosine or 1-sqrt: switch the shape knob "
-        "and compare where the drop happens. Hägele et al. (2024) find 1-sqrt best at scale.",
-    ),
-    "wsd-s-branches": (
-        {"schedules": ["wsd-s", "wsd"], "checkpoints": 3, "budgets": 3, "decay": 0.2},
-        "WSD-S (Wen et al. 2024) is one run that decays to a checkpoint at 100, 200 and 300 "
-        "steps, each time resuming at the peak LR from the decayed weights; WSD trains a "
-        "separate run (or branch) per budget. Compare WSD-S's loss at each of its checkpoints "
-        "with the WSD run of that budget: one run gives all three checkpoints at about the same "
-        "loss. Press Fork during a WSD run to branch a decay of your own.",
-    ),
-    "predict-unseen": (
-        {"schedules": ["constant", "cosine"]},
-        "Predict a schedule you have not run. Press Run: when the sweep ends, the multi-power "
-        "law (Luo et al. 2025) is fitted to the constant and cosine curves. Now tick wsd, move "
-        "its decay, or click the LR preview to draw a schedule: the dashed curve under the "
-        "preview is the law's prediction, redrawn instantly. Press Run again to train it and "
-        "compare (the law's R² and the measured curves are shown).",
-    ),
-    "linear-vs-cosine": (
-        {"schedules": ["linear", "cosine", "constant"]},
-        "Linear decay to zero is the worst-case-optimal last-iterate schedule (Defazio et al. "
-        "2023) and matches or beats cosine; a constant LR never harvests its progress.",
-    ),
-}

@@ -76,7 +76,9 @@ def training_curves(
     differ only in their seed); the thick line is their median, the thin lines the individual
     runs. ``highlight`` (a run position) draws that run bold in every panel and fades the other
     groups. Diverged runs are drawn dotted. Training loss falling while test loss rises is
-    overfitting: the two loss panels sit side by side to show it. Every trace carries ``meta``:
+    overfitting: the two loss panels sit side by side to show it. For runs on a data stream
+    (``task_loss``), the two middle panels are the test loss on the first two tasks (on the old
+    data: forgetting). Every trace carries ``meta``:
     ``{"run": i}`` for a run's line, ``{"group": label}`` for a median or LR line.
 
     Examples
@@ -97,6 +99,11 @@ def training_curves(
         ("test loss", "eval_step", ds.eval_loss.values, True),
         ("test accuracy", "eval_step", ds.eval_acc.values, False),
     ]
+    if "task_loss" in ds and ds.sizes.get("task", 0) >= 2:  # a data stream: loss per task
+        panels[1:] = [
+            (f"test loss on {name}", "eval_step", ds.task_loss.values[:, :, k], True)
+            for k, name in enumerate(ds.task.values[:2].tolist())
+        ]
     labels = group_labels(ds, by)
     lit = labels[highlight] if highlight is not None else None
     colors = qualitative.Plotly + qualitative.D3
