@@ -14,7 +14,6 @@ import panel as pn
 import param
 
 from workbench.labs.schedules import PRESETS, SchedulesLab
-from workbench.plots import smooth
 from workbench.plots.schedules import CLICK_LAYER, schedule_preview
 from workbench.plots.valley import river_valley_figure
 from workbench.predict import FittedLaw
@@ -121,13 +120,14 @@ class SchedulesApp(pn.viewable.Viewer):
             self.preview_alert.visible = True
             return
         names = np.asarray(self._name_runs(specs))
-        original = ds.parent.values < 0
-        window = max(1, self.lab.steps // 40)
-        self.law_runs = {
-            kind: smooth(np.median(ds.train_loss.values[(names == kind) & original], 0), window)
-            for kind in dict.fromkeys(names[original].tolist())
-            if kind != "other"
-        }
+        full = np.asarray([spec.steps == self.lab.steps for spec in specs])
+        use = (ds.parent.values < 0) & full
+        x = ds.eval_step.values
+        self.law_runs = {}
+        for kind in dict.fromkeys(names[use].tolist()):
+            if kind != "other":
+                y = np.nanmedian(ds.eval_loss.values[(names == kind) & use], 0)
+                self.law_runs[kind] = (x[np.isfinite(y)], y[np.isfinite(y)])
         self._update_preview()
 
     def _forget_law(self, *_events) -> None:

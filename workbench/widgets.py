@@ -202,8 +202,9 @@ def interactive_plot(
     """The knobs' controls above a figure that is re-drawn whenever a knob changes.
 
     ``make_figure(lab)`` returns a plotly figure, shown as a ``FigureWidget`` whose data and
-    layout are replaced in place (when plotly's ``anywidget`` dependency is installed), or
-    otherwise, like any other displayable object, re-displayed in an ``Output``.
+    layout are replaced in place (when plotly's ``anywidget`` dependency is installed and the
+    figure has no animation frames), or otherwise, like any other displayable object,
+    re-displayed in an ``Output``.
     An error in ``make_figure`` is shown under the controls instead of the figure, and the
     previous figure stays.
 
@@ -241,7 +242,8 @@ def interactive_plot(
     message = w.HTML()
     first = make_figure(lab)
     view = None
-    if isinstance(first, go.Figure):
+    # A FigureWidget cannot play animation frames (and stalls on a figure that has them).
+    if isinstance(first, go.Figure) and not first.frames:
         try:  # a FigureWidget updates in place; plotly needs the anywidget package for it
             view = go.FigureWidget(first)
         except ImportError:

@@ -253,8 +253,10 @@ class SchedulesLab(param.Parameterized):
         self.drawn = sorted([*knots, [round(x, 4), round(y, 4)]])
 
     def fit_law(self, ds: xr.Dataset, specs: Sequence[RunSpec]) -> FittedLaw:
-        """Fit the multi-power law to the runs of ``ds`` (``specs`` in its run order), one
-        median curve per schedule kind, leaving out the warmup; forks are left out.
+        """Fit the multi-power law to the runs of ``ds`` (``specs`` in its run order): the
+        median test loss per schedule kind, leaving out the warmup; forks are left out (the
+        test loss is far less noisy than the training loss at one step, and the law claim in
+        ``tests/test_claims_schedules.py`` is checked on it).
 
         Raises a ValueError when no run of a selected kind is complete enough to fit.
         """
@@ -279,11 +281,11 @@ class SchedulesLab(param.Parameterized):
                 f"{self.warmup + 10} to fit"
             )
         return fit_dataset(
-            ds, list(groups.values()), law="multi_power", target="train_loss", skip=self.warmup
+            ds, list(groups.values()), law="multi_power", target="eval_loss", skip=self.warmup
         )
 
     def predict(self, law: FittedLaw) -> dict[str, np.ndarray]:
-        """The law's predicted training loss after each of the ``steps`` updates, per selected
+        """The law's predicted test loss after each of the ``steps`` updates, per selected
         schedule (instant: no training)."""
         return {k: law.predict(lr) for k, lr in self.preview().items()}
 

@@ -69,13 +69,17 @@ def training_curves(
     title: str | None = None,
     by: str | Sequence[str] = "group",
     highlight: int | None = None,
+    focus: float | None = None,
 ) -> go.Figure:
     """Training loss (smoothed), test loss, test accuracy and learning rate against the step.
 
     Runs with the same value of the run coordinate(s) ``by`` share a colour (default: runs that
     differ only in their seed); the thick line is their median, the thin lines the individual
     runs. ``highlight`` (a run position) draws that run bold in every panel and fades the other
-    groups. Diverged runs are drawn dotted. Training loss falling while test loss rises is
+    groups. ``focus`` (a fraction of the steps, e.g. 0.3) fits the y axes of the loss and
+    accuracy panels to the values after that point, where schedules differ, instead of to
+    the first steps' large drop (double-click the plot to see everything). Diverged runs are
+    drawn dotted. Training loss falling while test loss rises is
     overfitting: the two loss panels sit side by side to show it. For runs on a data stream
     (``task_loss``), the two middle panels are the test loss on the first two tasks (on the old
     data: forgetting). Every trace carries ``meta``:
@@ -170,9 +174,13 @@ def training_curves(
             col=len(panels) + 1,
         )
     fig.update_xaxes(title_text="step")
-    for col, (_, _, _, log) in enumerate(panels, start=1):
+    for col, (_, xname, values, log) in enumerate(panels, start=1):
         if log:
             fig.update_yaxes(type="log", row=1, col=col)
+        if focus is not None:
+            fig.update_yaxes(
+                range=_late_range(ds[xname].values, values, focus, log), row=1, col=col
+            )
     fig.update_layout(
         title=title,
         template="plotly_white",
@@ -181,3 +189,17 @@ def training_curves(
         margin=dict(l=50, r=20, t=70, b=40),
     )
     return fig
+
+
+def _late_range(x: np.ndarray, values: np.ndarray, focus: float, log: bool) -> list | None:
+    """A y range holding every value after ``focus`` of the x span (axis units: log10 if
+    ``log``), with a little room; ``None`` (autoscale) when there is nothing there yet."""
+    late = values[:, x >= focus * np.nanmax(x)] if x.size else values[:, :0]
+    ok = late[np.isfinite(late) & ((late > 0) if log else True)]
+    if ok.size == 0:
+        return None
+    lo, hi = float(ok.min()), float(ok.max())
+    if log:
+        lo, hi = np.log10(lo), np.log10(hi)
+    pad = 0.08 * (hi - lo) or 0.01 * max(abs(hi), 1e-3)
+    return [lo - pad, hi + pad]

@@ -18,7 +18,7 @@ def schedule_preview(
     lrs: Mapping[str, np.ndarray],
     *,
     predicted: Mapping[str, np.ndarray] | None = None,
-    measured: Mapping[str, np.ndarray] | None = None,
+    measured: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None,
     law_note: str = "",
     start: int = 0,
     drawable: bool = False,
@@ -34,7 +34,7 @@ def schedule_preview(
         ``{name: predicted loss after updates 1 .. T}`` (:meth:`SchedulesLab.predict`); adds a
         second panel. ``None``: the LR panel alone.
     measured
-        ``{name: loss per step}`` of runs the law was fitted on, drawn thin for comparison.
+        ``{name: (steps, loss)}`` of the runs the law was fitted on, drawn thin for comparison.
     law_note
         A line under the prediction panel's title (the fit and its R²).
     start
@@ -85,11 +85,12 @@ def schedule_preview(
                 row=2,
                 col=1,
             )
-    for name, loss in (measured or {}).items():
+    for name, (x, loss) in (measured or {}).items():
+        late = np.asarray(x) > start
         fig.add_trace(
             go.Scatter(
-                x=np.arange(start + 1, len(loss)),
-                y=loss[start + 1 :],
+                x=np.asarray(x)[late],
+                y=np.asarray(loss)[late],
                 mode="lines",
                 name=f"{name} (measured)",
                 showlegend=False,
@@ -117,7 +118,7 @@ def schedule_preview(
         fig.update_yaxes(range=[0, top], row=1, col=1)
     fig.update_yaxes(title_text="learning rate", row=1, col=1)
     if rows == 2:
-        fig.update_yaxes(title_text="training loss", row=2, col=1)
+        fig.update_yaxes(title_text="test loss", row=2, col=1)
     fig.update_xaxes(title_text="step", row=rows, col=1)
     fig.update_layout(
         template="plotly_white",

@@ -73,6 +73,12 @@ class LiveRun(pn.viewable.Viewer):
         doc="Which runs share a colour (and a median line): same schedule, same seed, "
         "same branch (original or a fork), or every run on its own.",
     )
+    zoom = param.Boolean(
+        default=True,
+        label="Zoom on the late phase",
+        doc="Fit the loss axes to the last 70% of the budget, where schedules differ "
+        "(double-click the plot to see everything).",
+    )
     highlight = param.Integer(
         default=None,
         allow_None=True,
@@ -115,13 +121,14 @@ class LiveRun(pn.viewable.Viewer):
         self._alert = pn.pane.Alert("", alert_type="danger", visible=False)
         self._plot = pn.pane.Plotly(None, sizing_mode="stretch_width", height=430, visible=False)
         self._colour = pn.widgets.Select.from_param(self.param.colour_by, width=170)
+        self._zoom = pn.widgets.Checkbox.from_param(self.param.zoom)
         self._run.on_click(lambda _: self.start())
         self._pause.on_click(lambda _: self._command("pause"))
         self._resume.on_click(lambda _: self._command("resume"))
         self._stop.on_click(lambda _: self._command("stop"))
         self._fork.on_click(lambda _: self.fork_decay())
         self.param.watch(lambda e: self.apply_knob("lr_scale", e.new), "lr_scale")
-        self.param.watch(lambda _: self._redraw(), ["colour_by", "highlight"])
+        self.param.watch(lambda _: self._redraw(), ["colour_by", "highlight", "zoom"])
         self._plot.param.watch(self._on_hover, "hover_data")
         if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
             pn.state.on_session_destroyed(lambda _ctx: self.close())
@@ -261,7 +268,15 @@ class LiveRun(pn.viewable.Viewer):
         highlight = self.highlight if self.highlight is not None else None
         if highlight is not None and highlight >= ds.sizes["run"]:
             highlight = None
-        fig = training_curves(ds, window=self.window, by=by, highlight=highlight)
+        fig = training_curves(
+            ds,
+            window=self.window,
+            by=by,
+            highlight=highlight,
+            focus=0.3 * max(spec.steps for spec in self.session.specs) / ds.step.values.max()
+            if self.zoom and ds.sizes["step"] > 1
+            else None,
+        )
         # The x axes span the whole budget, so the curves visibly grow into it.
         fig.update_xaxes(range=[0, max(spec.steps for spec in self.session.specs)])
         fig.update_layout(uirevision="live", height=430)
@@ -284,5 +299,9 @@ class LiveRun(pn.viewable.Viewer):
 
     def __panel__(self):
         buttons = pn.Row(self._run, self._pause, self._resume, self._stop, self._fork)
-        status = pn.Row(self._scale, pn.Column(self._progress, self._status), self._colour)
+        status = pn.Row(
+            self._scale,
+            pn.Column(self._progress, self._status),
+            pn.Column(self._colour, self._zoom),
+        )
         return pn.Column(buttons, status, self._alert, self._plot, sizing_mode="stretch_width")
