@@ -70,7 +70,7 @@ def test_a_finished_sweep_fits_the_law_and_the_preview_predicts_new_schedules(ap
     fig = app.preview.object
     wsd = next(t for t in fig.data if t.name == "wsd (predicted)")
     const = next(t for t in fig.data if t.name == "constant (predicted)")
-    assert len(wsd.y) == 80 - 8  # after the warmup
+    assert len(wsd.y) == 80 - 8 and wsd.x[0] == 9  # every step after the warmup
     assert wsd.y[-1] < const.y[-1]  # the decay lowers the prediction
     app.lab.decay = 0.5
     wsd2 = next(t for t in app.preview.object.data if t.name == "wsd (predicted)")

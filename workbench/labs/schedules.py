@@ -284,10 +284,25 @@ class SchedulesLab(param.Parameterized):
             ds, list(groups.values()), law="multi_power", target="eval_loss", skip=self.warmup
         )
 
-    def predict(self, law: FittedLaw) -> dict[str, np.ndarray]:
-        """The law's predicted test loss after each of the ``steps`` updates, per selected
-        schedule (instant: no training)."""
-        return {k: law.predict(lr) for k, lr in self.preview().items()}
+    def predict(
+        self, law: FittedLaw, *, points: int = 400
+    ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """The law's predicted test loss per selected schedule, as ``(steps, loss)`` at up to
+        ``points`` steps spread over the budget (instant: no training; the multi-power law costs
+        O(steps x LR drops) per point, so a long cosine budget is evaluated at a subset).
+
+        Examples
+        --------
+        >>> from workbench.predict import FittedLaw, MultiPowerLaw
+        >>> law = FittedLaw("multi_power", dict(L0=1.5, A=0.04, alpha=0.8, B=1.2, C=8.0,
+        ...                                     beta=2.8, gamma=0.03), MultiPowerLaw())
+        >>> steps, loss = SchedulesLab(steps=10_000).predict(law)["cosine"]
+        >>> len(steps), int(steps[-1]), bool(loss[-1] < loss[len(loss) // 2])
+        (400, 10000, True)
+        """
+        T = self.steps
+        at = np.unique(np.linspace(1, T, min(T, points)).round().astype(np.int64))
+        return {k: (at, law.predict(lr, steps=at)) for k, lr in self.preview().items()}
 
     def on_toy(self, *, peak_lr: float = 0.1, steps: int = 2000) -> SchedulesLab:
         """This lab's schedules resized for the river-valley toy: the same shapes (warmup as

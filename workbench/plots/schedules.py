@@ -17,7 +17,7 @@ CLICK_LAYER = "click-to-draw"  # name of the transparent heatmap that catches cl
 def schedule_preview(
     lrs: Mapping[str, np.ndarray],
     *,
-    predicted: Mapping[str, np.ndarray] | None = None,
+    predicted: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None,
     measured: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None,
     law_note: str = "",
     start: int = 0,
@@ -31,8 +31,8 @@ def schedule_preview(
         ``{name: LR per step}`` (:meth:`SchedulesLab.preview`); colours follow this order, as
         the live curves colour groups in sweep order.
     predicted
-        ``{name: predicted loss after updates 1 .. T}`` (:meth:`SchedulesLab.predict`); adds a
-        second panel. ``None``: the LR panel alone.
+        ``{name: (steps, predicted loss after that many updates)}``
+        (:meth:`SchedulesLab.predict`); adds a second panel. ``None``: the LR panel alone.
     measured
         ``{name: (steps, loss)}`` of the runs the law was fitted on, drawn thin for comparison.
     law_note
@@ -47,7 +47,8 @@ def schedule_preview(
 
     Examples
     --------
-    >>> fig = schedule_preview({"a": np.ones(5)}, predicted={"a": np.linspace(2, 1, 5)})
+    >>> steps = np.arange(1, 6)
+    >>> fig = schedule_preview({"a": np.ones(5)}, predicted={"a": (steps, np.linspace(2, 1, 5))})
     >>> [t.name for t in fig.data]
     ['a', 'a (predicted)']
     """
@@ -70,11 +71,12 @@ def schedule_preview(
             col=1,
         )
         if predicted is not None and kind in predicted:
-            loss = np.asarray(predicted[kind])
+            x, loss = (np.asarray(a) for a in predicted[kind])
+            late = x > start
             fig.add_trace(
                 go.Scatter(
-                    x=np.arange(start + 1, len(loss) + 1),
-                    y=loss[start:],
+                    x=x[late],
+                    y=loss[late],
                     mode="lines",
                     name=f"{kind} (predicted)",
                     legendgroup=kind,
