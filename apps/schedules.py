@@ -31,6 +31,14 @@ preview shows the loss it **predicts** for whatever schedule you set next, befor
 While it trains, scale the LR or **fork** the runs to start a decay right now.
 """
 
+
+def _typed(name: str, widget, **kw) -> dict:
+    """A typed-in number: its limits are the knob's hard bounds (the soft bounds only suggest a
+    slider's range; Panel would otherwise cap typed values at them)."""
+    lo, hi = SchedulesLab.param[name].bounds
+    return {"type": widget, "start": lo, "end": hi, **kw}
+
+
 # Numbers that span decades or need exact values are typed; bounded fractions get sliders.
 _WIDGETS = {
     "schedules": {
@@ -38,12 +46,12 @@ _WIDGETS = {
         "inline": True,
         "stylesheets": [".bk-input-group.bk-inline {flex-wrap: wrap; row-gap: 4px;}"],
     },
-    "peak_lr": {"type": pn.widgets.FloatInput, "step": 1e-4, "label": "Peak LR"},
-    "final_lr": {"type": pn.widgets.FloatInput, "step": 1e-4, "label": "Final LR"},
-    "warmup": pn.widgets.IntInput,
-    "steps": {"type": pn.widgets.IntInput, "step": 10},
-    "seeds": pn.widgets.IntInput,
-    "batch_size": pn.widgets.IntInput,
+    "peak_lr": _typed("peak_lr", pn.widgets.FloatInput, step=1e-4, label="Peak LR"),
+    "final_lr": _typed("final_lr", pn.widgets.FloatInput, step=1e-4, label="Final LR"),
+    "warmup": _typed("warmup", pn.widgets.IntInput),
+    "steps": _typed("steps", pn.widgets.IntInput, step=10),
+    "seeds": _typed("seeds", pn.widgets.IntInput),
+    "batch_size": _typed("batch_size", pn.widgets.IntInput),
     "drawn": {"type": pn.widgets.LiteralInput, "serializer": "json", "label": "Drawn knots"},
 }
 _PROBLEM = ("workload", "batch_size")  # changing these makes a fitted law meaningless

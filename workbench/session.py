@@ -112,7 +112,10 @@ class Session:
         with self._lock:
             if self._thread is not None:
                 raise ValueError(f"Session: start() called twice (state is {self._state!r})")
-            self._thread = threading.Thread(target=self._main, name="workbench-session")
+            # a daemon: a server shutting down (or a notebook kernel) does not wait for it
+            self._thread = threading.Thread(
+                target=self._main, name="workbench-session", daemon=True
+            )
             self._state = "running"
             self._thread.start()
         return self

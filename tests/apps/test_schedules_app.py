@@ -96,13 +96,19 @@ def test_colour_by_and_hover_highlight(app_module):
     assert legend == ["0 (median of 2)", "1 (median of 2)"]
     live.colour_by = "schedule"
     fig = live._plot.object
-    n = next(i for i, t in enumerate(fig.data) if t.meta == {"run": 3})
-    live._plot.hover_data = {"points": [{"curveNumber": n, "x": 5, "y": 2.0}]}
+    # the cosine runs' thin lines are one trace; its points carry their run (customdata)
+    n = next(i for i, t in enumerate(fig.data) if t.meta == {"runs": "cosine"})
+    assert set(np.unique(fig.data[n].customdata)) == {2.0, 3.0}
+    live._plot.hover_data = {"points": [{"curveNumber": n, "x": 5, "y": 2.0, "customdata": 3}]}
     assert live.highlight == 3
     bold = [t for t in live._plot.object.data if t.meta == {"run": 3}]
     assert [t.line.width for t in bold] == [3.5, 3.5, 3.5]
-    faded = [t for t in live._plot.object.data if t.meta == {"run": 0}]
-    assert all(t.opacity < 0.1 for t in faded)  # another schedule's run fades
+    faded = [t for t in live._plot.object.data if t.meta == {"runs": "wsd"}]
+    assert all(t.opacity < 0.1 for t in faded)  # another schedule's runs fade
+    # hovering the bold line itself keeps it; a median line changes nothing
+    m = next(i for i, t in enumerate(live._plot.object.data) if t.meta == {"run": 3})
+    live._plot.hover_data = {"points": [{"curveNumber": m, "x": 5, "y": 2.0}]}
+    assert live.highlight == 3
     live._plot.hover_data = None  # the pointer left the line
     assert live.highlight is None
     live.close()
@@ -120,6 +126,15 @@ def test_river_valley_tab_animates_the_lab_schedules(app_module):
     assert "peak LR 0.05" in app.valley_plot.object.layout.title.text
     app.lab.schedules = ["wsd-s"]
     assert [t.name for t in app.valley_plot.object.data if t.name] == ["wsd-s"]
+
+
+def test_typed_knobs_accept_their_whole_range(app_module):
+    app = app_module.create_app()
+    app.__panel__()
+    steps = app.knobs._widgets["steps"]
+    assert (steps.start, steps.end) == (20, 100_000)  # not the soft bounds (50, 3000)
+    steps.value = 20_000
+    assert app.lab.steps == 20_000
 
 
 def test_bad_knob_combination_warns_and_keeps_the_app(app_module):
@@ -263,9 +278,9 @@ def test_run_streams_curves_to_completion(server, page, tmp_path):
     value, maximum = page.locator("progress").evaluate("el => [el.value, el.max]")
     assert value == maximum == 80  # 2 runs x 40 steps
     # The final redraw reaches the browser just after the status line.
-    lengths = _wait_for_plot(page, 1, lambda n: len(n) == 14 and n[0] == 40)
-    assert len(lengths) == 14  # 2 schedules x (3 panels x (seed + median) + LR)
-    assert lengths[0] == 40  # the first seed's training loss, every step
+    lengths = _wait_for_plot(page, 1, lambda n: len(n) == 14 and n[0] == 41)
+    assert len(lengths) == 14  # 2 schedules x (3 panels x (seeds + median) + LR)
+    assert lengths[0] == 41  # the one seed's training loss, every step (+ a NaN separator)
     page.screenshot(path=tmp_path / "run_done.png", full_page=True)
 
 

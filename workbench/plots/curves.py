@@ -10,7 +10,10 @@ import xarray as xr
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
-__all__ = ["group_labels", "smooth", "training_curves"]
+__all__ = ["MAX_POINTS", "RUN_POINTS", "group_labels", "smooth", "training_curves"]
+
+MAX_POINTS = 600  # points per median or LR curve drawn; longer curves are strided
+RUN_POINTS = 200  # points per single run's thin line (many runs: the browser draws them all)
 
 
 def smooth(y: np.ndarray, window: int) -> np.ndarray:
@@ -75,15 +78,19 @@ def training_curves(
 
     Runs with the same value of the run coordinate(s) ``by`` share a colour (default: runs that
     differ only in their seed); the thick line is their median, the thin lines the individual
-    runs. ``highlight`` (a run position) draws that run bold in every panel and fades the other
+    runs (one trace per group and panel; ``customdata`` says which run a point belongs to).
+    ``highlight`` (a run position) draws that run bold in every panel and fades the other
     groups. ``focus`` (a fraction of the steps, e.g. 0.3) fits the y axes of the loss and
     accuracy panels to the values after that point, where schedules differ, instead of to
     the first steps' large drop (double-click the plot to see everything). Diverged runs are
     drawn dotted. Training loss falling while test loss rises is
     overfitting: the two loss panels sit side by side to show it. For runs on a data stream
     (``task_loss``), the two middle panels are the test loss on the first two tasks (on the old
-    data: forgetting). Every trace carries ``meta``:
-    ``{"run": i}`` for a run's line, ``{"group": label}`` for a median or LR line.
+    data: forgetting). Curves longer than ``MAX_POINTS`` (a single run's thin line:
+    ``RUN_POINTS``) are drawn at every k-th step (after smoothing), so a long sweep of many runs
+    stays light to send and draw. Every trace carries ``meta``:
+    ``{"runs": label}`` for a group's runs, ``{"group": label}`` for a median or LR line,
+    ``{"run": i}`` for the highlighted run.
 
     Examples
     --------
@@ -91,8 +98,8 @@ def training_curves(
     >>> spec = wb.RunSpec(data="digits", model=wb.MLP(hidden=(8,)), steps=20, batch_size=32,
     ...                   eval_every=10)
     >>> fig = training_curves(wb.run(wb.grid(spec, {"seed": [0, 1]})))
-    >>> len(fig.data)   # 3 panels x (2 seeds + median), and the LR
-    10
+    >>> len(fig.data)   # 3 panels x (the seeds' trace + the median), and the LR
+    7
     >>> fig = training_curves(wb.run(wb.grid(spec, {"seed": [0, 1]})), by="seed", highlight=1)
     >>> [d.line.width for d in fig.data if d.meta == {"run": 1}]
     [3.5, 3.5, 3.5]
@@ -117,35 +124,26 @@ def training_curves(
         subplot_titles=[p[0] for p in panels] + ["learning rate"],
         horizontal_spacing=0.06,
     )
+    diverged = ds.diverged_step.values >= 0
+    traces = []  # plain dicts, added at once: add_trace(row=, col=) per trace is slow
     for gi, g in enumerate(dict.fromkeys(labels)):
         idx = [i for i, lab in enumerate(labels) if lab == g]
         color = colors[gi % len(colors)]
         faded = lit is not None and g != lit
         for col, (_, xname, values, _) in enumerate(panels, start=1):
-            x = ds[xname].values
-            for i in idx:
-                dash = "dot" if int(ds.diverged_step.values[i]) >= 0 else "solid"
-                bold = i == highlight
-                fig.add_trace(
-                    go.Scatter(
-                        x=x,
-                        y=values[i],
-                        mode="lines",
-                        legendgroup=g,
-                        showlegend=False,
-                        opacity=1.0 if bold else 0.08 if faded else 0.35,
-                        line=dict(color=color, width=3.5 if bold else 1, dash=dash),
-                        meta={"run": i},
-                        hovertemplate=f"{ds.label.values[i]}<br>step %{{x}}: %{{y:.4g}}"
-                        "<extra></extra>",
-                    ),
-                    row=1,
-                    col=col,
-                )
+            x, v = _thin(ds[xname].values, values)
+            axes = {"xaxis": f"x{col if col > 1 else ''}", "yaxis": f"y{col if col > 1 else ''}"}
+            # every run of the group as one trace (NaN between runs; customdata: the run)
+            xr_, vr = _thin(ds[xname].values, values, RUN_POINTS)
+            for dots in (False, True):
+                members = [i for i in idx if diverged[i] == dots]
+                if members:
+                    traces.append(_runs_trace(xr_, vr, members, color, g, faded, dots, axes))
             with np.errstate(all="ignore"):
-                med = np.nanmedian(values[idx], axis=0)
-            fig.add_trace(
-                go.Scatter(
+                med = np.nanmedian(v[idx], axis=0)
+            traces.append(
+                dict(
+                    type="scatter",
                     x=x,
                     y=med,
                     mode="lines",
@@ -155,24 +153,42 @@ def training_curves(
                     opacity=0.25 if faded else 1.0,
                     line=dict(color=color, width=2.5),
                     meta={"group": g},
-                ),
-                row=1,
-                col=col,
+                    **axes,
+                )
             )
-        fig.add_trace(
-            go.Scatter(
-                x=ds.step.values,
-                y=ds.lr.values[idx[0] if highlight not in idx else highlight],
+            if highlight in idx:
+                traces.append(
+                    dict(
+                        type="scatter",
+                        x=x,
+                        y=v[highlight],
+                        mode="lines",
+                        name=str(ds.label.values[highlight]),
+                        showlegend=False,
+                        line=dict(color=color, width=3.5),
+                        meta={"run": highlight},
+                        hovertemplate=f"{ds.label.values[highlight]}<br>step %{{x}}: %{{y:.4g}}"
+                        "<extra></extra>",
+                        **axes,
+                    )
+                )
+        x, lr = _thin(ds.step.values, ds.lr.values)
+        traces.append(
+            dict(
+                type="scatter",
+                x=x,
+                y=lr[idx[0] if highlight not in idx else highlight],
                 mode="lines",
                 legendgroup=g,
                 showlegend=False,
                 opacity=0.25 if faded else 1.0,
                 line=dict(color=color, width=2),
                 meta={"group": g},
-            ),
-            row=1,
-            col=len(panels) + 1,
+                xaxis=f"x{len(panels) + 1}",
+                yaxis=f"y{len(panels) + 1}",
+            )
         )
+    fig.add_traces(traces)
     fig.update_xaxes(title_text="step")
     for col, (_, xname, values, log) in enumerate(panels, start=1):
         if log:
@@ -203,3 +219,38 @@ def _late_range(x: np.ndarray, values: np.ndarray, focus: float, log: bool) -> l
         lo, hi = np.log10(lo), np.log10(hi)
     pad = 0.08 * (hi - lo) or 0.01 * max(abs(hi), 1e-3)
     return [lo - pad, hi + pad]
+
+
+def _thin(
+    x: np.ndarray, values: np.ndarray, limit: int = MAX_POINTS
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every k-th point (and the last) of curves longer than ``limit``."""
+    n = x.size
+    k = -(-n // limit)
+    if k <= 1:
+        return x, values
+    keep = np.unique(np.r_[np.arange(0, n, k), n - 1])
+    return x[keep], values[..., keep]
+
+
+def _runs_trace(x, values, members, color, group, faded, dots, axes) -> dict:
+    """The thin lines of ``members`` as one trace, NaN-separated, each point tagged with its run."""
+    n = x.size
+    xs = np.concatenate([np.r_[x, np.nan] for _ in members])
+    ys = np.concatenate([np.r_[values[i], np.nan] for i in members])
+    runs = np.repeat(np.asarray(members, dtype=np.float64), n + 1)
+    return dict(
+        type="scatter",
+        x=xs,
+        y=ys,
+        customdata=runs,
+        mode="lines",
+        legendgroup=group,
+        showlegend=False,
+        connectgaps=False,
+        opacity=0.08 if faded else 0.35,
+        line=dict(color=color, width=1, dash="dot" if dots else "solid"),
+        meta={"runs": group},
+        hovertemplate="run %{customdata}<br>step %{x}: %{y:.4g}<extra></extra>",
+        **axes,
+    )

@@ -8,7 +8,10 @@ callback on the page's event loop polls ``session.dataset()`` and ``session.prog
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 import panel as pn
@@ -18,7 +21,7 @@ from ..plots import training_curves
 from ..session import Session
 from ..spec import RunSpec
 
-__all__ = ["LiveRun", "decay_to_zero"]
+__all__ = ["LiveRun", "decay_to_zero", "leave_a_core_free"]
 
 _TERMINAL = ("done", "stopped", "error")
 
@@ -30,6 +33,21 @@ COLOUR_BY = {
     "branch": ("branch",),
     "run": ("label",),
 }
+
+
+def leave_a_core_free() -> int:
+    """Let training use all cores but one (at least one), so the page stays responsive while a
+    sweep trains on a small machine; ``WORKBENCH_TRAIN_THREADS`` overrides. Returns the count.
+
+    Torch's intra-op pool is process-wide: in a served app it is shared by every session.
+    """
+    import torch
+
+    env = os.environ.get("WORKBENCH_TRAIN_THREADS")
+    n = int(env) if env and env.isdigit() and int(env) > 0 else max(1, (os.cpu_count() or 2) - 1)
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+    return n
 
 
 def decay_to_zero(step: int, remaining: int, current: float) -> np.ndarray:
@@ -98,6 +116,9 @@ class LiveRun(pn.viewable.Viewer):
         self._name_runs = name_runs
         self._on_finish = on_finish
         self._ds = None  # the Dataset last drawn (hover redraws it without polling)
+        self._drawn_at, self._draw_s = 0.0, 0.0  # when the last redraw ended, how long it took
+        self._pool: ThreadPoolExecutor | None = None
+        self._building: Future | None = None  # a figure being built in the helper thread
         self.session: Session | None = None
         self._callback = None
         self._seen_messages = 0
@@ -130,14 +151,17 @@ class LiveRun(pn.viewable.Viewer):
         self.param.watch(lambda e: self.apply_knob("lr_scale", e.new), "lr_scale")
         self.param.watch(lambda _: self._redraw(), ["colour_by", "highlight", "zoom"])
         self._plot.param.watch(self._on_hover, "hover_data")
-        if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
-            pn.state.on_session_destroyed(lambda _ctx: self.close())
+        served = pn.state.curdoc is not None and pn.state.curdoc.session_context is not None
+        self._background = served  # build figures off the page's thread (when served)
+        if served:
+            pn.state.on_session_destroyed(lambda _ctx: self.close(final=True))
 
     # -- actions -----------------------------------------------------------------------------
 
     def start(self) -> None:
         """Train the sweep from scratch (stopping a sweep that is still running)."""
         self.close()
+        leave_a_core_free()
         try:
             specs = self._specs() if callable(self._specs) else self._specs
             self.session = Session(specs, chunk_steps=self.chunk_steps)
@@ -178,13 +202,20 @@ class LiveRun(pn.viewable.Viewer):
             self.show_error(str(e))
             return []
 
-    def close(self) -> None:
-        """Stop the session (if any) and the page's refresh callback."""
+    def close(self, *, final: bool = False) -> None:
+        """Stop the session (if any) and the page's refresh callback (``final``: the page is
+        gone; also end the drawing thread)."""
         if self._callback is not None:
             self._callback.stop()
             self._callback = None
         if self.session is not None and self.session.state not in _TERMINAL:
             self.session.stop()
+        if self._building is not None:
+            self._building.cancel()
+            self._building = None
+        if final and self._pool is not None:
+            self._pool.shutdown(wait=False)
+            self._pool = None
 
     def _command(self, what: str) -> None:
         if self.session is not None:
@@ -222,16 +253,27 @@ class LiveRun(pn.viewable.Viewer):
             self._seen_messages = len(s.messages)
         if state == "error":
             self.show_error(f"Training failed: {s.error!r}. Curves so far are kept.")
+        self._take_drawing()
         key = (done, len(s.specs), state)
-        if key != self._drawn:
-            self._draw()
+        # Redrawing a big sweep takes a while; keep at least 3x that between redraws (the final
+        # state is always drawn). Served, the figure is built in a helper thread, so the page's
+        # event loop stays free for the knobs; it is shown on a later poll.
+        busy = time.perf_counter() - self._drawn_at < 3 * self._draw_s
+        if key != self._drawn and self._building is None and (state in _TERMINAL or not busy):
             self._drawn = key
+            if self._background:
+                if self._pool is None:
+                    self._pool = ThreadPoolExecutor(1, thread_name_prefix="workbench-draw")
+                self._building = self._pool.submit(self._build)
+            else:
+                self._show(*self._build())
         running = state in ("running", "paused")
         self._pause.disabled = state != "running"
         self._resume.disabled = state != "paused"
         self._stop.disabled = not running
         self._fork.disabled = not running
-        if state in _TERMINAL and self._callback is not None:
+        final = state in _TERMINAL and self._building is None and key == self._drawn
+        if final and self._callback is not None:
             self._callback.stop()
             self._callback = None
             if self._on_finish is not None:
@@ -240,11 +282,14 @@ class LiveRun(pn.viewable.Viewer):
                 except ValueError as e:  # e.g. too few steps to fit: say so, keep the page
                     self.show_error(str(e))
 
-    def _draw(self) -> None:
+    def _build(self) -> tuple:
+        """``(Dataset, figure)`` of everything computed so far (``(None, None)``: nothing yet),
+        with when it was started; safe to call from a helper thread."""
+        t0 = time.perf_counter()
         try:
             ds = self.session.dataset()
         except ValueError:  # no step computed yet
-            return
+            return None, None, t0
         specs = [self.session.specs[r] for r in ds.session_run.values]
         names = self._name_runs(specs) if self._name_runs is not None else ds.group.values.tolist()
         # A branch is its own curve: named after its fork step.
@@ -252,16 +297,35 @@ class LiveRun(pn.viewable.Viewer):
             "original" if p < 0 else f"decay@{f}"
             for p, f in zip(ds.parent.values, ds.fork_step.values, strict=True)
         ]
-        self._ds = ds.assign_coords(
+        ds = ds.assign_coords(
             schedule=("run", np.asarray(names, dtype=object)),
             branch=("run", np.asarray(branch, dtype=object)),
         )
-        self._redraw()
+        return ds, self._figure(ds), t0
+
+    def _show(self, ds, fig, t0: float) -> None:
+        if ds is not None:
+            self._ds = ds
+            self._plot.object, self._plot.visible = fig, True
+        self._drawn_at = time.perf_counter()
+        self._draw_s = self._drawn_at - t0
+
+    def _take_drawing(self) -> None:
+        """Show a figure the helper thread has finished (on the page's thread)."""
+        if self._building is None or not self._building.done():
+            return
+        job, self._building = self._building, None
+        try:
+            self._show(*job.result())
+        except Exception as e:  # noqa: BLE001 - a failed redraw is reported, the page stays
+            self.show_error(f"Could not draw the curves: {e!r}")
 
     def _redraw(self) -> None:
-        ds = self._ds
-        if ds is None:
-            return
+        """Draw the last Dataset again (colour or highlight changed), on the page's thread."""
+        if self._ds is not None:
+            self._plot.object = self._figure(self._ds)
+
+    def _figure(self, ds):
         by = list(COLOUR_BY[self.colour_by])
         if by == ["schedule", "branch"] and (ds.branch.values == "original").all():
             by = ["schedule"]  # no forks yet: plain schedule names
@@ -280,7 +344,7 @@ class LiveRun(pn.viewable.Viewer):
         # The x axes span the whole budget, so the curves visibly grow into it.
         fig.update_xaxes(range=[0, max(spec.steps for spec in self.session.specs)])
         fig.update_layout(uirevision="live", height=430)
-        self._plot.object, self._plot.visible = fig, True
+        return fig
 
     def _on_hover(self, event) -> None:
         """Hovering a run's line highlights that run in every panel; leaving it clears."""
@@ -288,10 +352,13 @@ class LiveRun(pn.viewable.Viewer):
         fig = self._plot.object
         points = (event.new or {}).get("points") or []
         if points and fig is not None:
-            n = points[0].get("curveNumber")
-            if isinstance(n, int) and 0 <= n < len(fig.data):
-                meta = fig.data[n].meta
-                run = meta.get("run") if isinstance(meta, dict) else None
+            point = points[0]
+            n = point.get("curveNumber")
+            meta = fig.data[n].meta if isinstance(n, int) and 0 <= n < len(fig.data) else None
+            if isinstance(meta, dict) and "runs" in meta and point.get("customdata") is not None:
+                run = int(point["customdata"])  # a thin line: the point says which run
+            elif isinstance(meta, dict):
+                run = meta.get("run")  # the highlighted run's own line (or None: a median)
         if run is not None and run != self.highlight:
             self.highlight = run
         elif run is None and not points and self.highlight is not None:
