@@ -26,12 +26,8 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import socket
-import subprocess
 import sys
-import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -157,12 +153,6 @@ async ([plot, handle, key]) => {
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _moves(page, n: int) -> list[float]:
     # Panel draws into shadow roots: find the elements with Playwright (it pierces them)
     plot = page.locator(".js-plotly-plot").first.element_handle()
@@ -181,22 +171,9 @@ def _moves(page, n: int) -> list[float]:
 def browser(args) -> dict:
     from playwright.sync_api import sync_playwright
 
-    from workbench.cli import serve_command
+    from workbench.cli import served
 
-    port = _free_port()
-    log = tempfile.TemporaryFile("w+")  # the server's output, shown if it fails to start
-    proc = subprocess.Popen(serve_command(port=port), cwd=REPO, stdout=log, stderr=log)
-    url = f"http://localhost:{port}"
-    try:
-        for _ in range(240):
-            try:
-                with urllib.request.urlopen(f"{url}/schedules", timeout=5):
-                    break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            log.seek(0)
-            raise RuntimeError(f"workbench serve did not start:\n{log.read()}")
+    with served() as url:
         seeds = max(1, args.runs // 2)
         knobs = {
             "workload": '"mnist1d"',
@@ -224,25 +201,13 @@ def browser(args) -> dict:
             steps.press("Enter")
             page.wait_for_timeout(500)
             page.get_by_role("button", name="Run", exact=True).click()
-            try:
-                page.get_by_text(re.compile(r"running · step [1-9]\d* / 20000")).first.wait_for()
-            except Exception:
-                page.screenshot(path="/tmp/latency-fail.png", full_page=True)
-                raise
+            page.get_by_text(re.compile(r"running · step [1-9]\d* / 20000")).first.wait_for()
             page.wait_for_timeout(2000)
             streaming = _moves(page, args.moves)
             status = page.locator(".status").first.inner_text()
             page.get_by_role("button", name="Stop").click()
             page.get_by_text(re.compile(r"stopped · step")).first.wait_for()
             b.close()
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
     return {
         "idle": percentiles(idle),
         "streaming": percentiles(streaming),

@@ -23,6 +23,7 @@ from .engine import Chunk, default_device, run, stream
 from .models import MLP, StackedModel, Transformer
 from .optim import SGD, AdamW, Lion, Muon
 from .results import Cache, load, save, specs_of
+from .session import Session
 from .spec import RunSpec, flatten, grid, set_path, varying
 from .streams import TaskStream, sequence
 
@@ -37,6 +38,7 @@ __all__ = [
     "Muon",
     "RunSpec",
     "SGD",
+    "Session",
     "StackedModel",
     "TaskStream",
     "Transformer",

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 __all__ = ["main"]
@@ -102,6 +104,65 @@ def serve_command(*, port: int = 5006, show: bool = False) -> list[str]:
     # --index NAME.py serves the app NAME at the root route as well as at /NAME.
     cmd += ["--index", str(gallery), "--port", str(port)]
     return cmd + (["--show"] if show else [])
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def served(*, port: int | None = None, timeout_s: float = 90.0, log=None) -> Iterator[str]:
+    """Run ``workbench serve`` in a subprocess while the block runs; yields its base URL.
+
+    Waits until ``/schedules`` answers (raising with the server's output if it exits or is not
+    ready within ``timeout_s``), and stops the server after the block (killing it if it does
+    not stop within 20 s). ``log`` is a writable file for the server's output (default: a
+    temporary file). Tests and ``bench/latency.py`` use it.
+    """
+    import subprocess
+    import tempfile
+    import time
+    import urllib.request
+
+    port = port or free_port()
+    out = log if log is not None else tempfile.TemporaryFile("w+")
+    proc = subprocess.Popen(
+        serve_command(port=port), cwd=_apps_dir().parent, stdout=out, stderr=subprocess.STDOUT
+    )
+    url = f"http://localhost:{port}"
+
+    def output() -> str:
+        out.flush()
+        out.seek(0)
+        return out.read()
+
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"panel serve exited ({proc.returncode}):\n{output()}")
+            try:
+                with urllib.request.urlopen(f"{url}/schedules", timeout=5) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"panel serve not ready in {timeout_s}s:\n{output()}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def _cmd_serve(args) -> int:

@@ -4,16 +4,12 @@ clash under --doctest-modules."""
 
 from __future__ import annotations
 
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from workbench.cli import serve_command
+from workbench.cli import served
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -29,46 +25,12 @@ CHROMIUM_ARGS = [
 READY_TIMEOUT_S = 90
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """The base URL of a ``workbench serve`` (same command line) on a free port."""
-    port = _free_port()
-    log = tmp_path_factory.mktemp("serve") / "panel.log"
-    with open(log, "w") as out:
-        proc = subprocess.Popen(
-            serve_command(port=port), cwd=REPO, stdout=out, stderr=subprocess.STDOUT
-        )
-    url = f"http://localhost:{port}"
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    try:
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"panel serve exited ({proc.returncode}):\n{log.read_text()}")
-            try:
-                with urllib.request.urlopen(f"{url}/schedules", timeout=5) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"panel serve not ready in {READY_TIMEOUT_S}s:\n{log.read_text()}"
-                )
-            time.sleep(0.5)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    with open(tmp_path_factory.mktemp("serve") / "panel.log", "w+") as log:
+        with served(timeout_s=READY_TIMEOUT_S, log=log) as url:
+            yield url
 
 
 @pytest.fixture(scope="module")

@@ -294,12 +294,9 @@ def test_fork_starts_a_decay_branch(server, page, tmp_path):
     page.get_by_text(re.compile(r"running · step \d+ / 20000 · 4 runs")).wait_for()
     page.get_by_role("button", name="Stop").click()
     page.get_by_text(re.compile(r"stopped · step \d+ / 20000 · 4 runs")).wait_for()
-    names = (
-        page.locator(".js-plotly-plot")
-        .nth(1)
-        .evaluate("el => el.data.map(t => t.name).filter(n => n)")
-    )
-    assert any("decay@" in n for n in names), names
+    # the final redraw reaches the browser a poll or two after the status line
+    names = _wait_for(page, lambda: [n for n in _trace_names(page, 1) if "decay@" in n])
+    assert names, _trace_names(page, 1)
     page.screenshot(path=tmp_path / "forked.png", full_page=True)
 
 
