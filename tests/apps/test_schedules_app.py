@@ -168,6 +168,8 @@ def test_live_run_rejects_a_bad_knob_and_keeps_training(app_module):
     assert s.wait_paused(60)
     assert not live.apply_knob("lr_scale", -1.0)  # refused before it reaches the runs
     assert live._alert.visible and "lr_scale" in live._alert.object
+    live.weight_decay = 0.25  # a live knob from the page: the runs use it from here on
+    held = s.progress[0] // len(s.specs)
     new = live.fork_decay()
     assert new == [2, 3]
     s.resume()
@@ -177,6 +179,8 @@ def test_live_run_rejects_a_bad_knob_and_keeps_training(app_module):
     ds = s.dataset()
     assert ds.sizes["run"] == 4
     assert (ds.lr.values[2:, -1] < 1e-4).all()  # the branches decayed to ~0
+    assert (ds.weight_decay.values[:, held:] == np.float32(0.25)).all()
+    assert (ds.weight_decay.values[:2, :held] == 0.0).all()
     assert "decay@" in " ".join(t.name or "" for t in live._plot.object.data)
     live.close()
 

@@ -78,6 +78,14 @@ class LiveRun(pn.viewable.Viewer):
         label="LR multiplier (live)",
         doc="Multiply every run's learning rate, schedule included, from the next chunk on.",
     )
+    weight_decay = param.Number(
+        default=None,
+        allow_None=True,
+        bounds=(0.0, 1.0),
+        step=0.01,
+        label="Weight decay (live)",
+        doc="Set every run's weight decay from the next chunk on (empty: as the runs specify).",
+    )
     chunk_steps = param.Integer(
         default=10, bounds=(1, None), doc="Steps between refreshes and points where knobs apply."
     )
@@ -137,6 +145,9 @@ class LiveRun(pn.viewable.Viewer):
             "over the remaining steps (the originals go on unchanged).",
         )
         self._scale = pn.widgets.FloatSlider.from_param(self.param.lr_scale, width=260)
+        self._wd = pn.widgets.FloatInput.from_param(
+            self.param.weight_decay, width=150, placeholder="as specified"
+        )
         self._progress = pn.indicators.Progress(value=0, max=1, bar_color="primary", width=260)
         self._status = pn.pane.Markdown("Press **Run** to train the sweep.", css_classes=["status"])
         self._alert = pn.pane.Alert("", alert_type="danger", visible=False)
@@ -149,6 +160,9 @@ class LiveRun(pn.viewable.Viewer):
         self._stop.on_click(lambda _: self._command("stop"))
         self._fork.on_click(lambda _: self.fork_decay())
         self.param.watch(lambda e: self.apply_knob("lr_scale", e.new), "lr_scale")
+        self.param.watch(
+            lambda e: e.new is not None and self.apply_knob("weight_decay", e.new), "weight_decay"
+        )
         self.param.watch(lambda _: self._redraw(), ["colour_by", "highlight", "zoom"])
         self._plot.param.watch(self._on_hover, "hover_data")
         served = pn.state.curdoc is not None and pn.state.curdoc.session_context is not None
@@ -175,6 +189,8 @@ class LiveRun(pn.viewable.Viewer):
         self.session.start()
         if self.lr_scale != 1.0:
             self.apply_knob("lr_scale", self.lr_scale)
+        if self.weight_decay is not None:
+            self.apply_knob("weight_decay", self.weight_decay)
         self._callback = pn.state.add_periodic_callback(self.refresh, period=self.refresh_ms)
         self.refresh()
 
@@ -367,7 +383,7 @@ class LiveRun(pn.viewable.Viewer):
     def __panel__(self):
         buttons = pn.Row(self._run, self._pause, self._resume, self._stop, self._fork)
         status = pn.Row(
-            self._scale,
+            pn.Column(self._scale, self._wd),
             pn.Column(self._progress, self._status),
             pn.Column(self._colour, self._zoom),
         )
