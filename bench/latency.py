@@ -204,7 +204,7 @@ def browser(args) -> dict:
             page.get_by_text(re.compile(r"running · step [1-9]\d* / 20000")).first.wait_for()
             page.wait_for_timeout(2000)
             streaming = _moves(page, args.moves)
-            status = page.locator(".status").first.inner_text()
+            status = page.get_by_text(re.compile(r"running · step")).first.inner_text()
             page.get_by_role("button", name="Stop").click()
             page.get_by_text(re.compile(r"stopped · step")).first.wait_for()
             b.close()

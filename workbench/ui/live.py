@@ -89,7 +89,15 @@ class LiveRun(pn.viewable.Viewer):
     chunk_steps = param.Integer(
         default=10, bounds=(1, None), doc="Steps between refreshes and points where knobs apply."
     )
-    refresh_ms = param.Integer(default=400, bounds=(50, None), doc="Plot refresh period (ms).")
+    refresh_ms = param.Integer(
+        default=400, bounds=(50, None), doc="How often the status line and progress update (ms)."
+    )
+    redraw_ms = param.Integer(
+        default=1000,
+        bounds=(50, None),
+        doc="The curves redraw at most this often (ms): each redraw costs the browser a full "
+        "re-render, which would otherwise delay its answers to the knobs.",
+    )
     window = param.Integer(default=10, bounds=(1, None), doc="Training-loss smoothing window.")
     state = param.String(default="idle", constant=True, doc="The session's state, as shown.")
     colour_by = param.Selector(
@@ -271,10 +279,11 @@ class LiveRun(pn.viewable.Viewer):
             self.show_error(f"Training failed: {s.error!r}. Curves so far are kept.")
         self._take_drawing()
         key = (done, len(s.specs), state)
-        # Redrawing a big sweep takes a while; keep at least 3x that between redraws (the final
-        # state is always drawn). Served, the figure is built in a helper thread, so the page's
-        # event loop stays free for the knobs; it is shown on a later poll.
-        busy = time.perf_counter() - self._drawn_at < 3 * self._draw_s
+        # Redraw at most every redraw_ms, and keep at least 3x a redraw's own time between two
+        # (the final state is always drawn). Served, the figure is built in a helper thread, so
+        # the page's event loop stays free for the knobs; it is shown on a later poll.
+        gap = max(self.redraw_ms / 1000, 3 * self._draw_s)
+        busy = time.perf_counter() - self._drawn_at < gap
         if key != self._drawn and self._building is None and (state in _TERMINAL or not busy):
             self._drawn = key
             if self._background:
