@@ -113,3 +113,13 @@ def test_new_data_makes_a_two_task_stream_and_rewarm_restarts_there():
     assert inf[200] == 0.0  # annealed over the last decay fraction
     with pytest.raises(ValueError, match="new_data=0.4 needs workload='bigram'"):
         SchedulesLab(workload="mnist1d", new_data=0.4).specs()
+
+
+def test_budgets_train_every_schedule_at_each_budget_and_wsd_s_once():
+    lab = SchedulesLab(schedules=["wsd-s", "wsd"], budgets=3, seeds=2)
+    specs = lab.specs()
+    assert [(lab.name_of(s), s.seed) for s in specs] == [
+        ("wsd @ 100", 0), ("wsd @ 100", 1), ("wsd @ 200", 0), ("wsd @ 200", 1),
+        ("wsd-s @ 300", 0), ("wsd-s @ 300", 1), ("wsd @ 300", 0), ("wsd @ 300", 1),
+    ]  # fmt: skip
+    assert lab.budget_steps() == [100, 200, 300]

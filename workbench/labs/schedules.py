@@ -227,7 +227,11 @@ class SchedulesLab(param.Parameterized):
     def kind_of(self, spec: RunSpec) -> str | None:
         """Which selected schedule kind ``spec`` trains with (``None``: none of them)."""
         for kind in self.schedules:
-            if spec.optimizer.lr == self.schedule(kind, spec.steps):
+            try:
+                made = self.schedule(kind, spec.steps)
+            except ValueError:  # this kind has no schedule at that budget (e.g. WSD-S at 1/3)
+                continue
+            if spec.optimizer.lr == made:
                 return kind
         return None
 
