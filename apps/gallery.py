@@ -15,8 +15,8 @@ LABS = [
     (
         "schedules",
         "Learning-rate schedules",
-        "WSD, cosine, linear and 1-sqrt at one budget: preview the LR, train a sweep live, "
-        "fork a run to start its decay now.",
+        "WSD, WSD-S, cosine, re-warming and your own drawn schedule: the loss a fitted law "
+        "predicts before you train, a live sweep to steer and fork, the river valley animated.",
         """<svg viewBox="0 0 200 90" width="200" height="90" role="img" aria-label="LR curves">
   <rect width="200" height="90" fill="#f8fafc"/>
   <polyline fill="none" stroke="#636efa" stroke-width="3"
