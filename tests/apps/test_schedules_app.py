@@ -389,3 +389,35 @@ def test_river_valley_tab_plays_the_path(server, page, tmp_path):
     page.wait_for_timeout(300)
     assert plot.evaluate("el => el.data[1].x.length") < full  # the path grows from the start
     page.screenshot(path=tmp_path / "valley.png", full_page=True)
+
+
+@pytest.mark.slow
+def test_hovering_a_run_highlights_it_and_colour_by_regroups(server, page, tmp_path):
+    page.goto(f"{server}/schedules?{urlencode({**TINY, 'seeds': '2'})}")
+    page.get_by_role("button", name="Run", exact=True).click()
+    page.get_by_text(re.compile(r"done · step 40 / 40 · 4 runs")).wait_for(timeout=120_000)
+    plot = page.locator(".js-plotly-plot").nth(1)
+    runs = "el => el.data.findIndex(t => t.meta && t.meta.runs === 'cosine')"
+    assert _wait_for(page, lambda: plot.evaluate(runs) >= 0)
+    # move the pointer onto a point of the cosine runs' line (training-loss panel), where it
+    # is farther from the median than the other seed
+    where = (
+        "el => { const n = (" + runs + ")(el); const t = el.data[n]; const med = el.data[n + 1];"
+        " let k = 5, best = -1;"
+        " for (let i = 5; i < 35; i++) { const d = Math.abs(t.y[i] - med.y[i]);"
+        "   if (d > best) { best = d; k = i; } }"
+        " const xa = el._fullLayout.xaxis, ya = el._fullLayout.yaxis;"
+        " const r = el.getBoundingClientRect();"
+        " return [r.left + xa._offset + xa.c2p(t.x[k]), r.top + ya._offset + ya.c2p(t.y[k])]; }"
+    )
+    plot.scroll_into_view_if_needed()
+    x, y = plot.evaluate(where)
+    page.mouse.move(x - 3, y)
+    page.mouse.move(x, y)
+    bold = "el => el.data.filter(t => t.line && t.line.width === 3.5).map(t => t.meta.run)"
+    lit = _wait_for(page, lambda: plot.evaluate(bold))
+    assert lit in ([2, 2, 2], [3, 3, 3])  # a cosine run, bold in every panel
+    page.screenshot(path=tmp_path / "highlight.png", full_page=True)
+    page.locator("select").filter(has_text="schedule + branch").select_option("seed")
+    legend = "el => el.data.filter(t => t.showlegend).map(t => t.name)"
+    assert _wait_for(page, lambda: plot.evaluate(legend) == ["0 (median of 2)", "1 (median of 2)"])
