@@ -221,7 +221,6 @@ def browser(args) -> dict:
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     result = {"server": server_side(args)}
     s = result["server"]
     print(

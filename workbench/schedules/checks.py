@@ -73,3 +73,9 @@ def _boundaries(fn: str, boundaries: Any) -> tuple[int, ...]:
     if any(b >= c for b, c in itertools.pairwise(out)):
         raise ValueError(f"{fn}: boundaries={list(out)} must be strictly increasing")
     return out
+
+
+def _check_shape(fn: str, shape: str, allowed: tuple[str, ...]) -> str:
+    if shape not in allowed:
+        raise ValueError(f"{fn}: shape={shape!r} must be one of {', '.join(map(repr, allowed))}")
+    return shape

@@ -6,7 +6,7 @@ import numbers
 
 import torch
 
-from .checks import _count, _nonnegative
+from .checks import _check_shape, _count, _nonnegative
 from .core import (
     Schedule,
     ScheduleLike,
@@ -33,12 +33,6 @@ def _anneal(start: float | torch.Tensor, end: float, p: torch.Tensor, shape: str
         ratio = end / start
         return torch.where(p < 0.5, start * ratio**p, end * (1 / ratio) ** (1 - p))
     return _lerp(start, end, _SHAPE_WEIGHTS[shape](p))
-
-
-def _check_shape(fn: str, shape: str, allowed: tuple[str, ...]) -> str:
-    if shape not in allowed:
-        raise ValueError(f"{fn}: shape={shape!r} must be one of {', '.join(map(repr, allowed))}")
-    return shape
 
 
 # --------------------------------------------------------------------------- infinite

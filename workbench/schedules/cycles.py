@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from .checks import _count, _fraction, _nonnegative, _warmup_steps
+from .checks import _check_shape, _count, _fraction, _nonnegative, _warmup_steps
 from .core import (
     Schedule,
     _build,
@@ -208,10 +208,7 @@ def wsd_s(
         raise ValueError(f"wsd_s: checkpoints={checkpoints} must be <= steps={steps}")
     warmup = _warmup_steps("wsd_s", warmup, steps)
     decay = _fraction("wsd_s", "decay", decay)
-    if shape not in WSD_SHAPES:
-        raise ValueError(
-            f"wsd_s: shape={shape!r} must be one of {', '.join(map(repr, WSD_SHAPES))}"
-        )
+    shape = _check_shape("wsd_s", shape, WSD_SHAPES)
     first = round(steps / checkpoints)
     if warmup + round(decay * first) > first:
         raise ValueError(

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import torch
 
-from .checks import _count, _finite, _fraction, _nonnegative, _warmup_steps
+from .checks import _check_shape, _count, _finite, _fraction, _nonnegative, _warmup_steps
 from .core import Schedule, _build, _cosine_weight, _lerp, _progress, _register, _with_warmup
 
 WSD_SHAPES = ("linear", "cosine", "1-sqrt")  # decay shapes accepted by wsd(shape=...)
@@ -245,8 +245,7 @@ def wsd(
     steps = _count("wsd", "steps", steps, minimum=1)
     warmup = _warmup_steps("wsd", warmup, steps)
     decay = _fraction("wsd", "decay", decay)
-    if shape not in WSD_SHAPES:
-        raise ValueError(f"wsd: shape={shape!r} must be one of {', '.join(map(repr, WSD_SHAPES))}")
+    shape = _check_shape("wsd", shape, WSD_SHAPES)
     decay_steps = round(decay * steps)
     if warmup + decay_steps > steps:
         raise ValueError(

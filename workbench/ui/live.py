@@ -354,9 +354,9 @@ class LiveRun(pn.viewable.Viewer):
         by = list(COLOUR_BY[self.colour_by])
         if by == ["schedule", "branch"] and (ds.branch.values == "original").all():
             by = ["schedule"]  # no forks yet: plain schedule names
-        highlight = self.highlight if self.highlight is not None else None
+        highlight = self.highlight
         if highlight is not None and highlight >= ds.sizes["run"]:
-            highlight = None
+            highlight = None  # a run of an earlier sweep
         fig = training_curves(
             ds,
             window=self.window,
