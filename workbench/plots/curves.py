@@ -2,18 +2,33 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+import textwrap
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
 import xarray as xr
-from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
-__all__ = ["MAX_POINTS", "RUN_POINTS", "group_labels", "smooth", "training_curves"]
+from .colours import DASHES, REFERENCE, ColourMap, colour_of, variants
+
+__all__ = [
+    "MAX_COLUMNS",
+    "MAX_POINTS",
+    "MAX_TASKS",
+    "RUN_POINTS",
+    "group_labels",
+    "smooth",
+    "training_curves",
+]
 
 MAX_POINTS = 600  # points per median or LR curve drawn; longer curves are strided
 RUN_POINTS = 200  # points per single run's thin line (many runs: the browser draws them all)
+MAX_COLUMNS = 5  # panels per row; more panels wrap onto another row
+MAX_TASKS = 4  # per-task loss panels drawn by default
+STEP_TITLE = "step (optimizer updates)"
+NOTE_CHARS = 48  # characters per line of a note under a panel
 
 
 def smooth(y: np.ndarray, window: int) -> np.ndarray:
@@ -73,72 +88,132 @@ def training_curves(
     by: str | Sequence[str] = "group",
     highlight: int | None = None,
     focus: float | None = None,
+    colours: ColourMap | Mapping[str, str] | None = None,
+    colour_key: Callable[[str], str] | None = None,
+    accuracy: bool | str | None = None,
+    tasks: Sequence[str] | None = None,
+    previous: xr.Dataset | None = None,
+    previous_label: str = "previous sweep",
 ) -> go.Figure:
     """Training loss (smoothed), test loss, test accuracy and learning rate against the step.
 
-    Runs with the same value of the run coordinate(s) ``by`` share a colour (default: runs that
+    Runs with the same value of the run coordinate(s) ``by`` form a group (default: runs that
     differ only in their seed); the thick line is their median, the thin lines the individual
-    runs (one trace per group and panel; ``customdata`` says which run a point belongs to).
-    ``highlight`` (a run position) draws that run bold in every panel and fades the other
-    groups. ``focus`` (a fraction of the steps, e.g. 0.3) fits the y axes of the loss and
-    accuracy panels to the values after that point, where schedules differ, instead of to
-    the first steps' large drop (double-click the plot to see everything). Diverged runs are
-    drawn dotted. Training loss falling while test loss rises is
-    overfitting: the two loss panels sit side by side to show it. For runs on a data stream
-    (``task_loss``), the two middle panels are the test loss on the first two tasks (on the old
-    data: forgetting). Curves longer than ``MAX_POINTS`` (a single run's thin line:
-    ``RUN_POINTS``) are drawn at every k-th step (after smoothing), so a long sweep of many runs
-    stays light to send and draw. Every trace carries ``meta``:
-    ``{"runs": label}`` for a group's runs, ``{"group": label}`` for a median or LR line,
-    ``{"run": i}`` for the highlighted run.
+    runs (one trace per group and panel; ``customdata`` says which run a point belongs to), and
+    the legend says how many runs the median is over (``"wsd · 3 seeds"``). ``highlight`` (a
+    run position) draws that run bold in every panel and fades the other groups. ``focus`` (a
+    fraction of the steps, e.g. 0.3) fits the y axes of the loss and accuracy panels to the
+    values after that point, where schedules differ, instead of to the first steps' large
+    drop (double-click the plot to see everything). Diverged runs are drawn dotted. Training
+    loss falling while test loss rises is overfitting: the two loss panels sit side by side to
+    show it. Curves longer than ``MAX_POINTS`` (a single run's thin line: ``RUN_POINTS``) are
+    drawn at every k-th step (after smoothing), so a long sweep of many runs stays light to
+    send and draw. Every trace carries ``meta``: ``{"runs": label}`` for a group's runs,
+    ``{"group": label}`` for a median or LR line, ``{"run": i}`` for the highlighted run,
+    ``{"previous": label}`` for a line of ``previous``.
+
+    Parameters
+    ----------
+    ds
+        A sweep (:func:`workbench.run`, :meth:`Session.dataset`).
+    window
+        Moving-average window of the training loss, in steps.
+    title
+        The figure's title.
+    by
+        The run coordinate(s) whose values make a group (:func:`group_labels`).
+    highlight
+        A run's position in ``ds``, drawn bold.
+    focus
+        Fit the y axes to the steps after this fraction of the last step.
+    colours
+        A colour per name, shared with the page's other figures (:class:`ColourMap`; a plain
+        mapping keeps its colours; ``None``: a fresh map, in the order the groups come).
+    colour_key
+        The name a group label is coloured by. Groups with the same name share its colour;
+        the first is drawn solid, the others dashed (e.g. a schedule's forks: ``lambda s:
+        s.split(" · ")[0]``). ``None``: the label itself, or, with several ``by`` coordinates,
+        the value of the first (``by=["schedule", "branch"]``: the schedule).
+    accuracy
+        ``None``: a test-accuracy panel, except on a data stream, where the per-task loss
+        panels take its place; ``False``: none, the other panels get its room; ``True``: one;
+        a sentence: one, with the sentence as a note under it (e.g. why its values stay far
+        below 1).
+    tasks
+        On a data stream (``task_loss``): the tasks whose test loss gets a panel each, in this
+        order (``None``: every task, at most the first :data:`MAX_TASKS`; ``[]``: one panel,
+        the test loss of the task being trained). One panel per task rather than one dash
+        per task: colour already says which schedule and dash which branch, and the old
+        tasks' loss rises (forgetting) while the new one's falls, each on its own scale.
+    previous
+        An earlier sweep, drawn thin and light grey behind this one (its group medians, by
+        ``by`` where it has those coordinates, else by its own groups) in every panel it has
+        too: "press Run again and compare".
+    previous_label
+        Its legend entry (one, for all its lines).
 
     Examples
     --------
     >>> import workbench as wb
     >>> spec = wb.RunSpec(data="digits", model=wb.MLP(hidden=(8,)), steps=20, batch_size=32,
     ...                   eval_every=10)
-    >>> fig = training_curves(wb.run(wb.grid(spec, {"seed": [0, 1]})))
+    >>> ds = wb.run(wb.grid(spec, {"seed": [0, 1]}))
+    >>> fig = training_curves(ds)
     >>> len(fig.data)   # 3 panels x (the seeds' trace + the median), and the LR
     7
-    >>> fig = training_curves(wb.run(wb.grid(spec, {"seed": [0, 1]})), by="seed", highlight=1)
+    >>> [t.name for t in fig.data if t.showlegend]
+    ['all runs · 2 seeds']
+    >>> fig = training_curves(ds, by="seed", highlight=1, accuracy=False)
     >>> [d.line.width for d in fig.data if d.meta == {"run": 1}]
-    [3.5, 3.5, 3.5]
+    [3.5, 3.5]
+    >>> fig = training_curves(ds, previous=ds, previous_label="last run")
+    >>> [t.name for t in fig.data if t.showlegend]
+    ['last run', 'all runs · 2 seeds']
     """
-    panels = [
-        # (title, x coordinate, values per run, log y)
-        ("training loss (smoothed)", "step", smooth(ds.train_loss.values, window), True),
-        ("test loss", "eval_step", ds.eval_loss.values, True),
-        ("test accuracy", "eval_step", ds.eval_acc.values, False),
-    ]
-    if "task_loss" in ds and ds.sizes.get("task", 0) >= 2:  # a data stream: loss per task
-        panels[1:] = [
-            (f"test loss on {name}", "eval_step", ds.task_loss.values[:, :, k], True)
-            for k, name in enumerate(ds.task.values[:2].tolist())
-        ]
+    panels = _panels(ds, window=window, accuracy=accuracy, tasks=tasks)
     labels = group_labels(ds, by)
+    names = [by] if isinstance(by, str) else list(by)
+    shorts = _short_labels(ds, names, labels)
+    if colour_key is None:
+        first = group_labels(ds, names[0]) if len(names) > 1 else labels
+        keys = dict(zip(labels, first, strict=True))
+        colour_key = keys.__getitem__
+    cmap = colour_of(colours)
+    styles = variants(labels, colour_key)
     lit = labels[highlight] if highlight is not None else None
-    colors = qualitative.Plotly + qualitative.D3
+    n = len(panels) + 1  # and the learning rate
+    rows = -(-n // MAX_COLUMNS)
+    cols = -(-n // rows)
     fig = make_subplots(
-        rows=1,
-        cols=4,
-        subplot_titles=[p[0] for p in panels] + ["learning rate"],
-        horizontal_spacing=0.06,
+        rows=rows,
+        cols=cols,
+        subplot_titles=[p.title for p in panels] + ["learning rate"],
+        horizontal_spacing=0.06 if cols > 4 else 0.07 if cols > 3 else 0.08,
+        vertical_spacing=0.22 if rows > 1 else 0.0,
     )
-    diverged = ds.diverged_step.values >= 0
+    axes = [
+        {"xaxis": f"x{k + 1 if k else ''}", "yaxis": f"y{k + 1 if k else ''}"} for k in range(n)
+    ]
     traces = []  # plain dicts, added at once: add_trace(row=, col=) per trace is slow
-    for gi, g in enumerate(dict.fromkeys(labels)):
+    if previous is not None:
+        traces += _previous_traces(previous, panels, names, window, previous_label, axes)
+    diverged = ds.diverged_step.values >= 0
+    seeds = ds.seed.values if "seed" in ds.coords else None
+    for g in dict.fromkeys(labels):
         idx = [i for i, lab in enumerate(labels) if lab == g]
-        color = colors[gi % len(colors)]
+        key, variant = styles[g]
+        color, dash = cmap[key], DASHES[variant % len(DASHES)]
         faded = lit is not None and g != lit
-        for col, (_, xname, values, _) in enumerate(panels, start=1):
-            x, v = _thin(ds[xname].values, values)
-            axes = {"xaxis": f"x{col if col > 1 else ''}", "yaxis": f"y{col if col > 1 else ''}"}
+        legend = _legend_name(shorts[g], idx, seeds)
+        for k, panel in enumerate(panels):
+            x, v = _thin(ds[panel.x].values, panel.values)
             # every run of the group as one trace (NaN between runs; customdata: the run)
-            xr_, vr = _thin(ds[xname].values, values, RUN_POINTS)
+            xr_, vr = _thin(ds[panel.x].values, panel.values, RUN_POINTS)
             for dots in (False, True):
                 members = [i for i in idx if diverged[i] == dots]
                 if members:
-                    traces.append(_runs_trace(xr_, vr, members, color, g, faded, dots, axes))
+                    run_dash = "dot" if dots else dash
+                    traces.append(_runs_trace(xr_, vr, members, color, g, faded, run_dash, axes[k]))
             with np.errstate(all="ignore"):
                 med = np.nanmedian(v[idx], axis=0)
             traces.append(
@@ -148,12 +223,12 @@ def training_curves(
                     y=med,
                     mode="lines",
                     legendgroup=g,
-                    showlegend=col == 1,
-                    name=f"{g} (median of {len(idx)})" if len(idx) > 1 else g,
+                    showlegend=k == 0,
+                    name=legend,
                     opacity=0.25 if faded else 1.0,
-                    line=dict(color=color, width=2.5),
+                    line=dict(color=color, width=2.5, dash=dash),
                     meta={"group": g},
-                    **axes,
+                    **axes[k],
                 )
             )
             if highlight in idx:
@@ -165,11 +240,11 @@ def training_curves(
                         mode="lines",
                         name=str(ds.label.values[highlight]),
                         showlegend=False,
-                        line=dict(color=color, width=3.5),
+                        line=dict(color=color, width=3.5, dash=dash),
                         meta={"run": highlight},
                         hovertemplate=f"{ds.label.values[highlight]}<br>step %{{x}}: %{{y:.4g}}"
                         "<extra></extra>",
-                        **axes,
+                        **axes[k],
                     )
                 )
         x, lr = _thin(ds.step.values, ds.lr.values)
@@ -179,32 +254,195 @@ def training_curves(
                 x=x,
                 y=lr[idx[0] if highlight not in idx else highlight],
                 mode="lines",
+                name=legend,
                 legendgroup=g,
                 showlegend=False,
                 opacity=0.25 if faded else 1.0,
-                line=dict(color=color, width=2),
+                line=dict(color=color, width=2, dash=dash),
                 meta={"group": g},
-                xaxis=f"x{len(panels) + 1}",
-                yaxis=f"y{len(panels) + 1}",
+                **axes[n - 1],
             )
         )
     fig.add_traces(traces)
-    fig.update_xaxes(title_text="step")
-    for col, (_, xname, values, log) in enumerate(panels, start=1):
-        if log:
-            fig.update_yaxes(type="log", row=1, col=col)
+    fig.update_annotations(font_size=14)  # the panel titles: five fit side by side
+    for k in range(n):
+        row, col = divmod(k, cols)
+        # one step range in every panel, zoomed together
+        fig.update_xaxes(
+            title_text=STEP_TITLE, matches="x" if k else None, row=row + 1, col=col + 1
+        )
+        ytitle = panels[k].y_title if k < n - 1 else "learning rate"
+        fig.update_yaxes(title_text=ytitle, row=row + 1, col=col + 1)
+    for k, panel in enumerate(panels):
+        row, col = divmod(k, cols)
+        if panel.log:
+            fig.update_yaxes(type="log", row=row + 1, col=col + 1)
         if focus is not None:
             fig.update_yaxes(
-                range=_late_range(ds[xname].values, values, focus, log), row=1, col=col
+                range=_late_range(ds[panel.x].values, panel.values, focus, panel.log),
+                row=row + 1,
+                col=col + 1,
             )
+    # Under the panels: the x titles, a panel's note (if any), then the legend, in pixels.
+    notes = [(k, textwrap.wrap(p.note, NOTE_CHARS)) for k, p in enumerate(panels) if p.note]
+    note_px = max((14 * len(lines) + 8 for _, lines in notes), default=0)
+    for k, lines in notes:
+        fig.add_annotation(
+            text="<br>".join(lines),
+            xref=f"x{k + 1 if k else ''} domain",
+            yref=f"y{k + 1 if k else ''} domain",
+            x=0.5,
+            y=0,
+            yshift=-62,
+            yanchor="top",
+            showarrow=False,
+            font=dict(size=11, color="#555555"),
+        )
+    panel_px = 300
+    top, bottom = 70 if title else 50, 110 + note_px
+    height = top + bottom + rows * panel_px + (rows - 1) * 90
+    plot_px = height - top - bottom
+    legend_title = " · ".join(names) if names != ["group"] else None
     fig.update_layout(
         title=title,
         template="plotly_white",
-        height=420,
-        legend=dict(orientation="h", yanchor="top", y=-0.2),
-        margin=dict(l=50, r=20, t=70, b=40),
+        height=height,
+        legend=dict(
+            orientation="h",
+            yanchor="top",
+            y=-(62 + note_px + 4) / plot_px,
+            x=0,
+            title=dict(text=legend_title) if legend_title else None,
+        ),
+        margin=dict(l=60, r=20, t=top, b=bottom),
     )
     return fig
+
+
+@dataclasses.dataclass(frozen=True)
+class _Panel:
+    """One panel of :func:`training_curves`: what it shows, where its values come from."""
+
+    key: str  # what it shows, to find the same panel in a previous sweep
+    title: str
+    x: str  # the x coordinate (step or eval_step)
+    values: np.ndarray  # (run, x)
+    y_title: str
+    log: bool
+    note: str = ""
+
+
+def _panels(
+    ds: xr.Dataset, *, window: int, accuracy: bool | str | None, tasks: Sequence[str] | None
+) -> list[_Panel]:
+    """The panels of ``ds`` before the learning rate's, in order."""
+    stream = _is_stream(ds)
+    names = ds.task.values.tolist() if stream else []
+    if tasks is not None and not stream:
+        raise ValueError(
+            f"training_curves: tasks={list(tasks)} but the runs are not on a data stream "
+            "(no task_loss); allowed: None"
+        )
+    if tasks is None:
+        tasks = names[:MAX_TASKS]
+    for name in tasks:
+        if name not in names:
+            raise ValueError(f"training_curves: tasks has {name!r}; allowed: {names}")
+    train = smooth(ds.train_loss.values, window)
+    out = [_Panel("train_loss", "training loss (smoothed)", "step", train, "loss (nats)", True)]
+    if tasks:
+        out += [
+            _Panel(
+                f"task_loss:{name}",
+                f"test loss on {name}",
+                "eval_step",
+                ds.task_loss.values[:, :, names.index(name)],
+                "loss (nats)",
+                True,
+            )
+            for name in tasks
+        ]
+    else:
+        out.append(
+            _Panel("eval_loss", "test loss", "eval_step", ds.eval_loss.values, "loss (nats)", True)
+        )
+    if accuracy is None:
+        accuracy = not stream
+    if accuracy is not False:
+        title = "test accuracy" + (" (current task)" if stream else "")
+        note = accuracy if isinstance(accuracy, str) else ""
+        out.append(
+            _Panel("eval_acc", title, "eval_step", ds.eval_acc.values, "accuracy", False, note)
+        )
+    return out
+
+
+def _is_stream(ds: xr.Dataset) -> bool:
+    """Whether ``ds`` holds runs on a data stream of several tasks (a ``task_loss`` each)."""
+    return "task_loss" in ds and ds.sizes.get("task", 0) >= 2
+
+
+def _short_labels(ds: xr.Dataset, names: list[str], labels: list[str]) -> dict[str, str]:
+    """A short legend name per group label: the values of several ``by`` coordinates joined
+    by " · " (the legend's title names them), one coordinate's value as it is."""
+    if len(names) == 1:
+        return {g: g for g in labels}
+    parts = [group_labels(ds, name) for name in names]
+    return {g: " · ".join(p) for g, *p in zip(labels, *parts, strict=True)}
+
+
+def _legend_name(short: str, idx: list[int], seeds: np.ndarray | None) -> str:
+    """``"wsd · 3 seeds"`` (or ``"· 3 runs"`` when they are not one run per seed); a group of
+    one run is just its name."""
+    if len(idx) == 1:
+        return short
+    distinct = seeds is not None and len(set(seeds[idx].tolist())) == len(idx)
+    return f"{short} · {len(idx)} {'seeds' if distinct else 'runs'}"
+
+
+def _previous_traces(
+    previous: xr.Dataset,
+    panels: list[_Panel],
+    names: list[str],
+    window: int,
+    label: str,
+    axes: list[dict],
+) -> list[dict]:
+    """The group medians (and LR) of a previous sweep, thin and grey, in the panels it shares
+    with this one; one legend entry for all."""
+    by = names if all(n in previous.coords for n in names) else "group"
+    labels = group_labels(previous, by)
+    tasks = previous.task.values.tolist() if _is_stream(previous) else None  # all it has
+    theirs = {p.key: p for p in _panels(previous, window=window, accuracy=True, tasks=tasks)}
+    lr = _Panel("lr", "learning rate", "step", previous.lr.values, "learning rate", False)
+    pairs = [(k, theirs.get(p.key)) for k, p in enumerate(panels)] + [(len(panels), lr)]
+    out = []
+    for g in dict.fromkeys(labels):
+        idx = [i for i, lab in enumerate(labels) if lab == g]
+        for k, panel in pairs:
+            if panel is None:
+                continue
+            x, v = _thin(previous[panel.x].values, panel.values)
+            with np.errstate(all="ignore"):
+                med = np.nanmedian(v[idx], axis=0) if panel.key != "lr" else v[idx[0]]
+            out.append(
+                dict(
+                    type="scatter",
+                    x=x,
+                    y=med,
+                    mode="lines",
+                    name=label,
+                    legendgroup="previous",
+                    legendrank=1001,  # after the current sweep's entries
+                    showlegend=not out,
+                    line=dict(color=REFERENCE, width=1.5),
+                    opacity=0.7,
+                    meta={"previous": g},
+                    hovertemplate=f"{label}: {g}<br>step %{{x}}: %{{y:.4g}}<extra></extra>",
+                    **axes[k],
+                )
+            )
+    return out
 
 
 def _late_range(x: np.ndarray, values: np.ndarray, focus: float, log: bool) -> list | None:
@@ -233,7 +471,7 @@ def _thin(
     return x[keep], values[..., keep]
 
 
-def _runs_trace(x, values, members, color, group, faded, dots, axes) -> dict:
+def _runs_trace(x, values, members, color, group, faded, dash, axes) -> dict:
     """The thin lines of ``members`` as one trace, NaN-separated, each point tagged with its run."""
     n = x.size
     xs = np.concatenate([np.r_[x, np.nan] for _ in members])
@@ -249,7 +487,7 @@ def _runs_trace(x, values, members, color, group, faded, dots, axes) -> dict:
         showlegend=False,
         connectgaps=False,
         opacity=0.08 if faded else 0.35,
-        line=dict(color=color, width=1, dash="dot" if dots else "solid"),
+        line=dict(color=color, width=1, dash=dash),
         meta={"runs": group},
         hovertemplate="run %{customdata}<br>step %{x}: %{y:.4g}<extra></extra>",
         **axes,

@@ -6,8 +6,10 @@ from collections.abc import Mapping
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.colors import qualitative
 from plotly.subplots import make_subplots
+
+from .colours import REFERENCE, ColourMap, colour_of
+from .curves import STEP_TITLE
 
 __all__ = ["CLICK_LAYER", "schedule_preview"]
 
@@ -22,14 +24,14 @@ def schedule_preview(
     law_note: str = "",
     start: int = 0,
     drawable: bool = False,
+    colours: ColourMap | Mapping[str, str] | None = None,
 ) -> go.Figure:
     """Each schedule's LR per step and, under it, the loss a fitted law predicts for it.
 
     Parameters
     ----------
     lrs
-        ``{name: LR per step}`` (:meth:`SchedulesLab.preview`); colours follow this order, as
-        the live curves colour groups in sweep order.
+        ``{name: LR per step}`` (:meth:`SchedulesLab.preview`).
     predicted
         ``{name: (steps, predicted loss after that many updates)}``
         (:meth:`SchedulesLab.predict`); adds a second panel. ``None``: the LR panel alone.
@@ -44,6 +46,9 @@ def schedule_preview(
         Lay a transparent grid over the LR panel so a click anywhere reports its step and LR
         (the app adds a knot of the drawn schedule there); its trace is named
         :data:`CLICK_LAYER`.
+    colours
+        A colour per schedule name, shared with the page's other figures (:class:`ColourMap`;
+        a plain mapping keeps its colours; ``None``: a fresh map, in the order of ``lrs``).
 
     Examples
     --------
@@ -51,6 +56,9 @@ def schedule_preview(
     >>> fig = schedule_preview({"a": np.ones(5)}, predicted={"a": (steps, np.linspace(2, 1, 5))})
     >>> [t.name for t in fig.data]
     ['a', 'a (predicted)']
+    >>> cmap = ColourMap(["b", "a"])
+    >>> schedule_preview({"a": np.ones(5)}, colours=cmap).data[0].line.color == cmap["a"]
+    True
     """
     rows = 2 if predicted is not None else 1
     fig = make_subplots(
@@ -61,9 +69,10 @@ def schedule_preview(
         subplot_titles=["LR preview" + (" (click to draw)" if drawable else "")]
         + ([f"loss predicted by the law{law_note}"] if rows == 2 else []),
     )
+    cmap = colour_of(colours)
     steps, top = 1, 0.0
-    for i, (kind, lr) in enumerate(lrs.items()):
-        color = qualitative.Plotly[i % len(qualitative.Plotly)]
+    for kind, lr in lrs.items():
+        color = cmap[kind]
         steps, top = max(steps, len(lr)), max(top, float(np.max(lr, initial=0.0)))
         fig.add_trace(
             go.Scatter(y=lr, mode="lines", name=kind, legendgroup=kind, line=dict(color=color)),
@@ -96,7 +105,7 @@ def schedule_preview(
                 mode="lines",
                 name=f"{name} (measured)",
                 showlegend=False,
-                line=dict(color="rgba(90,90,90,0.6)", width=1),
+                line=dict(color=REFERENCE, width=1),
                 hovertemplate=f"{name}, measured<br>step %{{x}}: %{{y:.4g}}<extra></extra>",
             ),
             row=2,
@@ -120,13 +129,15 @@ def schedule_preview(
         fig.update_yaxes(range=[0, top], row=1, col=1)
     fig.update_yaxes(title_text="learning rate", row=1, col=1)
     if rows == 2:
-        fig.update_yaxes(title_text="test loss", row=2, col=1)
-    fig.update_xaxes(title_text="step", row=rows, col=1)
+        fig.update_yaxes(title_text="test loss (nats)", row=2, col=1)
+    fig.update_xaxes(title_text=STEP_TITLE, row=rows, col=1)
+    # the legend under the x axis title, out of the way of the titles and the mode bar
+    plot_px = 200 * rows + (rows - 1) * 40
     fig.update_layout(
         template="plotly_white",
-        height=260 * rows,
-        margin=dict(l=60, r=20, t=40, b=40),
-        legend=dict(orientation="h", y=1.12, x=1, xanchor="right"),
+        height=plot_px + 40 + 80,
+        margin=dict(l=60, r=20, t=40, b=80),
+        legend=dict(orientation="h", yanchor="top", y=-50 / plot_px, x=0),
         uirevision="preview",
     )
     return fig

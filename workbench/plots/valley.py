@@ -3,16 +3,16 @@ split into its along-river and across-valley parts."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
 import xarray as xr
-from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from ..toys import RiverValley, contours, excess_loss_prediction
-from .curves import smooth
+from .colours import ColourMap, colour_of
+from .curves import STEP_TITLE, smooth
 
 __all__ = ["river_valley_figure"]
 
@@ -25,9 +25,14 @@ def river_valley_figure(
     peak_lr: float,
     frames: int = 40,
     grid: int = 120,
+    colours: ColourMap | Mapping[str, str] | None = None,
 ) -> go.Figure:
     """The path of seed 0 of each schedule over the valley's contours, with a Play button that
     animates it, beside the median along-river and across-valley losses over seeds.
+
+    The figure opens on the first frame (the path up to its step, the dots there, the slider
+    at its start); each frame draws the path up to its step and moves the dots, and the last
+    frame's path is the whole path.
 
     Parameters
     ----------
@@ -40,9 +45,12 @@ def river_valley_figure(
     peak_lr
         The peak LR, for the predicted stationary across-valley loss (dashed line).
     frames
-        Animation frames (0: a still picture).
+        Animation frames (0: a still picture of the whole path).
     grid
         Contour grid points per axis.
+    colours
+        A colour per schedule name, shared with the page's other figures (:class:`ColourMap`;
+        a plain mapping keeps its colours; ``None``: a fresh map, in the order of ``names``).
 
     Examples
     --------
@@ -52,6 +60,8 @@ def river_valley_figure(
     >>> fig = river_valley_figure(v, sim, ["a", "b"], peak_lr=0.1, frames=5, grid=20)
     >>> len(fig.frames), fig.layout.updatemenus[0].buttons[0].label
     (5, '▶ Play')
+    >>> len(fig.data[1].x), fig.layout.sliders[0].active  # opens on frame 1: step 1
+    (2, 0)
     """
     x_path, y_path = sim.x.values, sim.y.values  # (run, step + 1)
     lo, hi = float(np.nanmin(x_path)), float(np.nanmax(x_path))
@@ -62,11 +72,11 @@ def river_valley_figure(
         rows=1,
         cols=3,
         column_widths=[0.4, 0.3, 0.3],
-        horizontal_spacing=0.07,
+        horizontal_spacing=0.08,
         subplot_titles=[
             "path of the iterate (seed 0)",
-            "along-river loss g(x)",
-            "across-valley loss (h/2)(y − c(x))², smoothed",
+            "along-river loss",
+            "across-valley loss (smoothed)",
         ],
     )
     fig.add_trace(
@@ -83,19 +93,24 @@ def river_valley_figure(
         row=1,
         col=1,
     )
+    cmap = colour_of(colours)
     kind = sim.schedule_index.values
     firsts = [int(np.flatnonzero(kind == i)[0]) for i in range(len(names))]
     steps = sim.step.values
+    n = steps.size
+    stride = max(1, n // 500)  # at most ~500 points per drawn path
+    at = _frame_steps(n, frames)
+    keep = _upto(at[0], stride)  # what is drawn before Play: the first frame
     paths, heads = [], []  # trace indices the frames update
     curves = []  # per schedule: the along and across medians (smoothed)
-    window = max(1, len(steps) // 100)
+    window = max(1, n // 100)
     for i, (name, r) in enumerate(zip(names, firsts, strict=True)):
-        color = qualitative.Plotly[i % len(qualitative.Plotly)]
+        color = cmap[name]
         paths.append(len(fig.data))
         fig.add_trace(
             go.Scatter(
-                x=x_path[r],
-                y=y_path[r],
+                x=x_path[r, keep],
+                y=y_path[r, keep],
                 mode="lines",
                 name=name,
                 legendgroup=name,
@@ -107,8 +122,8 @@ def river_valley_figure(
         heads.append(len(fig.data))
         fig.add_trace(
             go.Scatter(
-                x=x_path[r, -1:],
-                y=y_path[r, -1:],
+                x=x_path[r, at[0] : at[0] + 1],
+                y=y_path[r, at[0] : at[0] + 1],
                 mode="markers",
                 legendgroup=name,
                 showlegend=False,
@@ -136,8 +151,8 @@ def river_valley_figure(
             heads.append(len(fig.data))
             fig.add_trace(
                 go.Scatter(
-                    x=steps[-1:],
-                    y=curve[-1:],
+                    x=steps[at[0] : at[0] + 1],
+                    y=curve[at[0] : at[0] + 1],
                     mode="markers",
                     legendgroup=name,
                     showlegend=False,
@@ -148,42 +163,76 @@ def river_valley_figure(
                 col=col,
             )
     predicted = excess_loss_prediction(valley, peak_lr)
-    fig.add_hline(
-        y=predicted,
-        line_dash="dash",
-        row=1,
-        col=3,
-        annotation_text=f"predicted at peak LR: {predicted:.3g}",
-        annotation_position="top left",
+    fig.add_hline(y=predicted, line_dash="dash", line_color="#666666", row=1, col=3)
+    # In the right margin, level with the line: clear of the ticks, the curves and the legend
+    # (under the panels).
+    fig.add_annotation(
+        text=f"predicted<br>at peak LR<br>{predicted:.3g}",
+        xref="x3 domain",
+        x=1,
+        xanchor="left",
+        xshift=6,
+        yref="y3",
+        y=float(np.log10(predicted)),
+        yanchor="middle",
+        align="left",
+        showarrow=False,
+        font=dict(size=11, color="#444444"),
     )
     if frames > 0:
-        _animate(fig, x_path[firsts], y_path[firsts], steps, curves, paths, heads, frames)
-    fig.update_xaxes(title_text="x (along the river)", row=1, col=1)
-    fig.update_yaxes(title_text="y (across)", row=1, col=1)
-    fig.update_xaxes(title_text="step", row=1, col=2)
-    fig.update_xaxes(title_text="step", row=1, col=3)
-    fig.update_yaxes(type="log", row=1, col=3)
+        _animate(fig, x_path[firsts], y_path[firsts], steps, curves, paths, heads, at, stride)
+    fig.update_xaxes(title_text="along the river (x)", row=1, col=1)
+    fig.update_yaxes(title_text="across the valley (y)", row=1, col=1)
+    fig.update_xaxes(title_text=STEP_TITLE, row=1, col=2)
+    fig.update_xaxes(title_text=STEP_TITLE, row=1, col=3)
+    fig.update_yaxes(title_text="g(x)", row=1, col=2)
+    ticks = _log_ticks(np.concatenate([*curves[1::2], [predicted]]))
+    fig.update_yaxes(title_text="(h/2)(y − c(x))²", type="log", row=1, col=3, **ticks)
     seeds = int(np.sum(kind == 0))
     fig.update_layout(
         template="plotly_white",
         height=500,
-        margin=dict(t=60, b=120),
+        margin=dict(t=70, b=130, l=60, r=90),
+        legend=dict(orientation="h", x=1, xanchor="right", y=-0.22, yanchor="top"),
         title=f"SGD on the river valley, peak LR {peak_lr:g} (median over {seeds} seeds)",
     )
     return fig
 
 
-def _animate(fig, xs, ys, steps, curves, paths, heads, n_frames: int) -> None:
+def _frame_steps(n: int, frames: int) -> np.ndarray:
+    """The step each animation frame shows: ``frames`` steps spread from 1 to the last
+    (``frames <= 1``: the last step alone, the whole path)."""
+    if frames <= 1 or n <= 2:
+        return np.array([n - 1])
+    return np.unique(np.linspace(1, n - 1, frames).round().astype(int))
+
+
+def _upto(t: int, stride: int) -> np.ndarray:
+    """Indices of a path up to step ``t``: every ``stride``-th point, and ``t`` itself."""
+    return np.unique(np.r_[np.arange(0, t + 1, stride), t])
+
+
+def _log_ticks(values: np.ndarray) -> dict:
+    """Major tick labels of a log axis spanning ``values``: 1, 2 and 5 per decade (1 alone
+    beyond 3 decades), written out (``0.02``), so no unlabelled minor digits repeat."""
+    ok = values[np.isfinite(values) & (values > 0)]
+    if ok.size == 0:
+        return {}
+    lo, hi = np.floor(np.log10(ok.min())), np.ceil(np.log10(ok.max()))
+    mantissas = (1, 2, 5) if hi - lo <= 3 else (1,)
+    vals = [m * 10.0**e for e in np.arange(lo, hi + 1) for m in mantissas]
+    vals = [v for v in vals if ok.min() / 1.5 <= v <= ok.max() * 1.5]
+    return dict(tickvals=vals, ticktext=[f"{v:g}" for v in vals])
+
+
+def _animate(fig, xs, ys, steps, curves, paths, heads, at, stride) -> None:
     """Frames that grow each path up to a step and move the head markers there (on the path
-    and on the along/across curves)."""
-    n = xs.shape[1]
-    stride = max(1, n // 500)  # at most ~500 points per path per frame
-    at = np.unique(np.linspace(1, n - 1, n_frames).round().astype(int))
+    and on the along/across curves); the slider starts at the first frame, which is what the
+    figure draws before Play."""
     frames = []
     for t in at:
-        data = []
-        for x, y in zip(xs, ys, strict=True):
-            data.append(go.Scatter(x=x[: t + 1 : stride], y=y[: t + 1 : stride]))
+        keep = _upto(t, stride)
+        data = [go.Scatter(x=x[keep], y=y[keep]) for x, y in zip(xs, ys, strict=True)]
         for i, (x, y) in enumerate(zip(xs, ys, strict=True)):
             data.append(go.Scatter(x=x[t : t + 1], y=y[t : t + 1]))
             for curve in curves[2 * i : 2 * i + 2]:
@@ -215,6 +264,7 @@ def _animate(fig, xs, ys, steps, curves, paths, heads, n_frames: int) -> None:
         ],
         sliders=[
             dict(
+                active=0,
                 x=0.16,
                 len=0.3,
                 y=-0.22,
