@@ -1,59 +1,46 @@
-"""The schedules lab as a dashboard: knobs on the left, the LR preview and live curves right.
+"""The schedules lab as a dashboard: the shared lab page plus an LR preview that predicts the
+loss of schedules not yet run, click-to-draw, and the river-valley toy.
 
 Serve it with ``workbench serve`` (or ``panel serve apps/schedules.py``); import it and call
 :func:`create_app` to get the viewer (tests do). All computing is in
-:mod:`workbench.labs.schedules`; this file only lays it out.
+:mod:`workbench.labs.schedules`; the page (knobs, presets, URL, export, live run, history) is
+:class:`workbench.ui.LabPage`; this file only adds the schedules-specific panes.
 """
 
 from __future__ import annotations
-
-import copy
 
 import numpy as np
 import panel as pn
 import param
 
-from workbench.labs.schedules import PRESETS, SchedulesLab
+from workbench.labs.schedules import SchedulesLab
 from workbench.plots.schedules import CLICK_LAYER, schedule_preview
 from workbench.plots.valley import river_valley_figure
 from workbench.predict import FittedLaw
 from workbench.toys import RiverValley
-from workbench.ui import AnimatedPlotly, LiveRun, export_pane, url_state
+from workbench.ui import AnimatedPlotly, LabPage
 
-pn.extension("plotly")
+pn.extension("plotly", "tabulator", "mathjax")
 
 INTRO = """
-Compare learning-rate schedules at one budget. Set the knobs (hover a label for what it does) or
-**click the LR preview** to draw your own schedule; press **Run** to train every schedule × seed
-as one lockstep sweep and see the curves arrive live (thick: median over seeds; hover a thin line
-to follow one run in every panel). When a sweep ends, a loss-curve law is fitted to it and the
-preview shows the loss it **predicts** for whatever schedule you set next, before you train it.
-While it trains, scale the LR or **fork** the runs to start a decay right now.
+Compare learning-rate schedules at one budget. Set the knobs (hover the **?** beside a label
+for what it does) or **click the LR preview** to draw your own schedule; press **Run** to train
+every schedule × seed as one lockstep sweep and see the curves arrive live (thick: median over
+seeds; hover a thin line to follow one run in every panel). When a sweep ends, a loss-curve law
+is fitted to it and the preview shows the loss it **predicts** for whatever schedule you set
+next, before you train it. While it trains, scale the LR or **fork** the runs to start a decay
+right now. The **Science** tab explains what to look for (also in the repository at
+`docs/science/schedules.md`).
 """
 
+VALLEY_TEXT = """
+The same schedules (shapes from the knobs on the left) run SGD with noisy gradients on a 2-D
+*river valley* (Wen et al. 2024): steep across, gentle along. Press **Play**: at the peak LR the
+iterate bounces between the hillsides while it travels downstream; the decay calms the bounce
+and reveals the progress. Right: the across-valley loss sits at the dashed level until the
+decay, then collapses.
+"""
 
-def _typed(name: str, widget, **kw) -> dict:
-    """A typed-in number: its limits are the knob's hard bounds (the soft bounds only suggest a
-    slider's range; Panel would otherwise cap typed values at them)."""
-    lo, hi = SchedulesLab.param[name].bounds
-    return {"type": widget, "start": lo, "end": hi, **kw}
-
-
-# Numbers that span decades or need exact values are typed; bounded fractions get sliders.
-_WIDGETS = {
-    "schedules": {
-        "type": pn.widgets.CheckBoxGroup,
-        "inline": True,
-        "stylesheets": [".bk-input-group.bk-inline {flex-wrap: wrap; row-gap: 4px;}"],
-    },
-    "peak_lr": _typed("peak_lr", pn.widgets.FloatInput, step=1e-4, label="Peak LR"),
-    "final_lr": _typed("final_lr", pn.widgets.FloatInput, step=1e-4, label="Final LR"),
-    "warmup": _typed("warmup", pn.widgets.IntInput),
-    "steps": _typed("steps", pn.widgets.IntInput, step=10),
-    "seeds": _typed("seeds", pn.widgets.IntInput),
-    "batch_size": _typed("batch_size", pn.widgets.IntInput),
-    "drawn": {"type": pn.widgets.LiteralInput, "serializer": "json", "label": "Drawn knots"},
-}
 _PROBLEM = ("workload", "batch_size")  # changing these makes a fitted law meaningless
 
 
@@ -74,49 +61,53 @@ class ValleyView(param.Parameterized):
 class SchedulesApp(pn.viewable.Viewer):
     """The schedules dashboard for one browser session (its own lab, session and widgets)."""
 
-    preset = param.Selector(
-        default="(none)",
-        objects=["(none)", *PRESETS],
-        doc="A named comparison: sets its knobs and explains what to watch.",
-    )
-
     def __init__(self, **params):
         super().__init__(**params)
         self.lab = SchedulesLab()
-        self.url_alert = url_state(self.lab)
-        self.knobs = pn.Param(
-            self.lab,
-            parameters=[k for k in self.lab.param if k != "name"],
-            widgets=_WIDGETS,
-            show_name=False,
-            sizing_mode="stretch_width",
-        )
-        self.explanation = pn.pane.Markdown("", sizing_mode="stretch_width")
-        self.preview = pn.pane.Plotly(None, sizing_mode="stretch_width", height=520)
+        self.preview = pn.pane.Plotly(None, sizing_mode="stretch_width", height=560)
         self.preview_alert = pn.pane.Alert("", alert_type="warning", visible=False)
         self.law: FittedLaw | None = None
-        self.law_runs: dict[str, np.ndarray] = {}  # measured medians the law was fitted on
-        self.live = LiveRun(self.lab.specs, name_runs=self._name_runs, on_finish=self._fit_law)
+        self.law_runs: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # fitted-on medians
         self.valley = ValleyView()
-        self.valley_plot = AnimatedPlotly(None, sizing_mode="stretch_width", height=460)
-        self.tabs = pn.Tabs(dynamic=True, sizing_mode="stretch_width")
+        self.valley_plot = AnimatedPlotly(None, sizing_mode="stretch_width", height=500)
+        valley = pn.Column(
+            pn.pane.Markdown(VALLEY_TEXT, sizing_mode="stretch_width"),
+            pn.Param(self.valley, show_name=False, default_layout=pn.Row),
+            self.valley_plot,
+            sizing_mode="stretch_width",
+        )
+        self.page = LabPage(
+            self.lab,
+            intro=INTRO,
+            above=[self.preview_alert, self.preview],
+            tabs=[("River valley", valley)],
+            on_finish=self._fit_law,
+        )
+        self.live = self.page.live
+        self.tabs = self.page.tabs
         self._update_preview()
-        knobs = [k for k in self.lab.param if k != "name"]
+        knobs = self.lab.knob_names()
         self.lab.param.watch(self._update_preview, knobs)
         self.lab.param.watch(self._update_valley, knobs)
         self.lab.param.watch(self._forget_law, list(_PROBLEM))
         self.valley.param.watch(self._update_valley, list(self.valley.param)[1:])
         self.tabs.param.watch(self._update_valley, "active")
         self.preview.param.watch(self._on_click, "click_data")
-        self.param.watch(self._apply_preset, "preset")
 
     # -- the law and the preview -------------------------------------------------------------
 
-    def _name_runs(self, specs) -> list[str]:
-        return [self.lab.name_of(s) for s in specs]
-
     def _fit_law(self, session) -> None:
         """Fit the multi-power law to the finished sweep (called on the page's thread)."""
+        if session.state != "done":  # a stopped sweep's curves end early: nothing to fit
+            self.law, self.law_runs = None, {}
+            self._update_preview()
+            step = int(session.steps_done().max())
+            self.preview_alert.object = (
+                f"**No loss-curve law fitted:** the sweep was {session.state} at step {step}; "
+                "the law is fitted when a sweep runs to its end."
+            )
+            self.preview_alert.visible = True
+            return
         try:
             ds = session.dataset()
             specs = [session.specs[r] for r in ds.session_run.values]
@@ -127,7 +118,7 @@ class SchedulesApp(pn.viewable.Viewer):
             self.preview_alert.object = f"**No loss-curve law fitted:** {e}"
             self.preview_alert.visible = True
             return
-        names = np.asarray(self._name_runs(specs))
+        names = np.asarray(self.lab.names(specs))
         full = np.asarray([spec.steps == self.lab.steps for spec in specs])
         use = (ds.parent.values < 0) & full
         x = ds.eval_step.values
@@ -155,8 +146,9 @@ class SchedulesApp(pn.viewable.Viewer):
     def figure(self):
         """The LR preview, with the law's predictions under it once a sweep was fitted."""
         lrs = self.lab.preview()
+        colours = self.page.colours
         if self.law is None:
-            return schedule_preview(lrs, drawable=True)
+            return schedule_preview(lrs, drawable=True, colours=colours)
         note = f" (fitted on the last sweep: R² {self.law.r2_fit:.2f}; thin grey: measured)"
         return schedule_preview(
             lrs,
@@ -165,6 +157,7 @@ class SchedulesApp(pn.viewable.Viewer):
             law_note=note,
             start=self.lab.warmup,
             drawable=True,
+            colours=colours,
         )
 
     def _on_click(self, event) -> None:
@@ -197,61 +190,15 @@ class SchedulesApp(pn.viewable.Viewer):
             self.preview_alert.visible = True
             return
         self.valley_plot.object = river_valley_figure(
-            RiverValley(), sim, list(self.lab.schedules), peak_lr=v.peak_lr
+            RiverValley(),
+            sim,
+            list(self.lab.schedules),
+            peak_lr=v.peak_lr,
+            colours=self.page.colours,
         )
-
-    # -- presets and layout ------------------------------------------------------------------
-
-    def _apply_preset(self, event) -> None:
-        if event.new not in PRESETS:
-            self.explanation.object = ""
-            return
-        knobs, text = PRESETS[event.new]
-        self.lab.param.update(**copy.deepcopy({**DEFAULT_KNOBS, **knobs}))
-        self.explanation.object = f"**{event.new}.** {text}"
 
     def __panel__(self):
-        left = pn.Column(
-            "### Knobs",
-            pn.widgets.Select.from_param(self.param.preset, label="Preset"),
-            self.explanation,
-            self.knobs,
-            export_pane(self.lab),
-            width=340,
-        )
-        sweep = pn.Column(
-            self.preview_alert,
-            self.preview,
-            "### Live training",
-            self.live,
-            sizing_mode="stretch_width",
-        )
-        valley = pn.Column(
-            pn.pane.Markdown(VALLEY_TEXT, sizing_mode="stretch_width"),
-            pn.Param(self.valley, show_name=False, default_layout=pn.Row),
-            self.valley_plot,
-            sizing_mode="stretch_width",
-        )
-        self.tabs[:] = [("Sweep", sweep), ("River valley", valley)]
-        return pn.Column(
-            "# Learning-rate schedules",
-            pn.pane.Markdown(INTRO, sizing_mode="stretch_width"),
-            self.url_alert,
-            pn.Row(left, pn.Spacer(width=20), self.tabs, sizing_mode="stretch_width"),
-            sizing_mode="stretch_width",
-            margin=(0, 20),
-        )
-
-
-VALLEY_TEXT = """
-The same schedules (shapes from the knobs on the left) run SGD with noisy gradients on a 2-D
-*river valley* (Wen et al. 2024): steep across, gentle along. Press **Play**: at the peak LR the
-iterate bounces between the hillsides while it travels downstream; the decay calms the bounce
-and reveals the progress. Right: the across-valley loss sits at the dashed level until the
-decay, then collapses.
-"""
-
-DEFAULT_KNOBS = {k: v.default for k, v in SchedulesLab.param.objects().items() if k != "name"}
+        return self.page
 
 
 def create_app() -> SchedulesApp:

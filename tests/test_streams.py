@@ -1,7 +1,6 @@
 """Task streams: specs, the engine against the reference across switches, per-task evaluation."""
 
 import json
-import time
 
 import numpy as np
 import pytest
@@ -252,17 +251,16 @@ def test_the_old_task_is_forgotten_after_switching_to_a_shifted_language():
 
 def test_session_forks_across_a_switch():
     specs = [_mlp_spec(GAUSSIAN3, wb.AdamW(lr=1e-2), seed=s) for s in (0, 1)]
-    s = Session(specs, chunk_steps=5).start()
-    while s.progress[0] < 5 * len(specs):
-        time.sleep(0.005)
-    s.pause()
-    assert s.wait_paused(60)
+    s = Session(specs, chunk_steps=5)
+    s.pause(at_step=5)  # in task "a" (the switch is at 13), however fast the thread runs
+    s.start()
+    assert s.wait_paused(120)
     same, slower = s.fork([0, 0], knobs={"lr": [1e-2, 1e-3]})
     s.resume()
     assert s.wait(120) == "done"
     ds = s.dataset()
     fork = int(ds.fork_step.values[same])
-    assert 0 < fork < GAUSSIAN3.starts[1]  # forked in task "a", trained through both switches
+    assert fork == 5 < GAUSSIAN3.starts[1]  # forked in task "a", trained through both switches
     loss = ds.train_loss.values
     np.testing.assert_allclose(loss[same], loss[0], atol=1e-6)  # an unchanged branch
     np.testing.assert_allclose(ds.task_loss.values[same], ds.task_loss.values[0], atol=1e-6)
@@ -276,6 +274,13 @@ def test_session_forks_across_a_switch():
     ref = wb.run([*specs, branch])
     np.testing.assert_allclose(loss, ref.train_loss.values[[0, 1, 0, 2]], atol=1e-5)
     np.testing.assert_allclose(ds.task_acc.values, ref.task_acc.values[[0, 1, 0, 2]], atol=1e-5)
+    # the session's trained specs say so too: the LR drop is a piecewise schedule at the fork
+    trained = s.trained_specs()
+    assert trained[:3] == [*specs, specs[0]]
+    assert trained[3] == wb.set_path(
+        specs[0], "optimizer.lr", wb.schedules.piecewise(boundaries=[fork], values=[1e-2, 1e-3])
+    )
+    assert all(eval(results.spec_code(t), {"wb": wb}) == t for t in trained)  # a stream's too
 
 
 def test_dataset_of_mixed_streams_round_trips_through_netcdf_and_the_cache(tmp_path):

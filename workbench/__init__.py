@@ -18,14 +18,16 @@ except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.1.0"
 
 from . import data, schedules, streams
+from .cost import Estimate, estimate
 from .data import DataSpec, data_spec
 from .engine import Chunk, default_device, run, stream
 from .models import MLP, StackedModel, Transformer
 from .optim import SGD, AdamW, Lion, Muon
-from .results import Cache, load, save, specs_of
+from .results import Cache, load, save, spec_code, specs_of
 from .session import Session
 from .spec import RunSpec, flatten, grid, set_path, varying
 from .streams import TaskStream, sequence
+from .trained import trained_specs
 
 __all__ = [
     "__version__",
@@ -33,6 +35,7 @@ __all__ = [
     "Cache",
     "Chunk",
     "DataSpec",
+    "Estimate",
     "Lion",
     "MLP",
     "Muon",
@@ -45,6 +48,7 @@ __all__ = [
     "data",
     "data_spec",
     "default_device",
+    "estimate",
     "flatten",
     "grid",
     "load",
@@ -53,8 +57,10 @@ __all__ = [
     "schedules",
     "sequence",
     "set_path",
+    "spec_code",
     "specs_of",
     "stream",
     "streams",
+    "trained_specs",
     "varying",
 ]

@@ -8,14 +8,21 @@ changed knobs ("start the WSD decay now"). Everything computed so far is always 
 Dataset, also after a stop; a branch's history up to its fork step is its parent's, and the
 Dataset records each run's ``parent`` and ``fork_step`` and the knob values actually used.
 
-Commands take effect at the next chunk boundary (``chunk_steps`` apart); pause first to apply
-several at one exact step.
+Commands take effect at the next chunk boundary (``chunk_steps`` apart). To apply them at one
+exact step, hold there first: ``pause(at_step=k)`` (also before :meth:`Session.start`) trains
+every bucket to step ``k`` exactly and holds, whatever the chunk size and however fast the
+thread runs. :attr:`Session.events` logs every command applied, with its step, and
+:meth:`Session.trained_specs` (or :func:`trained_specs` of a Dataset) writes what was actually
+trained as specs that :func:`workbench.run` reproduces.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
@@ -25,8 +32,9 @@ from . import results as _results
 from .bucket import Bucket, Chunk, default_device
 from .engine import _Collector, _validated, plan
 from .spec import RunSpec
+from .trained import _cuts, _trained_spec, trained_specs
 
-__all__ = ["Session"]
+__all__ = ["Session", "trained_specs"]
 
 _STATES = ("idle", "running", "paused", "stopped", "done", "error")
 
@@ -46,6 +54,18 @@ class Session:
         Called from the training thread with every :class:`~workbench.bucket.Chunk`
         (``chunk.runs`` are session run ids). Keep it quick; errors in it stop the session.
 
+    Attributes
+    ----------
+    events : list of dict
+        Every command as applied, in order: ``{"step", "kind", "name", "value", "runs"}``.
+        ``kind`` is ``"knob"`` (``name`` the knob, ``value`` the number set, or the name of
+        the function a fork was given, ``runs`` the runs it applied to) or ``"fork"`` (``runs``
+        the new branches, ``value`` their parents, ``name`` None). ``step`` is the step of
+        the runs' bucket when it was applied: the first step that used it. A fork's knobs are
+        logged as knob events of its branches right after it. Plain JSON values.
+    messages : list of str
+        Commands that could not be applied, in plain words (the session goes on).
+
     Examples
     --------
     >>> import workbench as wb
@@ -56,6 +76,21 @@ class Session:
     'done'
     >>> s.dataset().sizes["run"], s.dataset().sizes["step"]
     (2, 40)
+
+    Hold at an exact step, change a knob there, and read back what was trained:
+
+    >>> s = Session([spec], chunk_steps=8)
+    >>> s.pause(at_step=20)
+    >>> _ = s.start(); s.wait_paused()
+    True
+    >>> s.steps_done().tolist()
+    [20]
+    >>> s.set_knob("lr", 0.05); s.resume(); s.wait()
+    'done'
+    >>> s.events[0]["step"], s.events[0]["kind"], s.events[0]["value"]
+    (20, 'knob', 0.05)
+    >>> s.trained_specs()[0].optimizer.lr
+    piecewise(boundaries=(20,), values=(0.1, 0.05))
     """
 
     def __init__(
@@ -77,6 +112,8 @@ class Session:
         self.on_chunk = on_chunk
         self.parent: list[int] = [-1] * len(self.specs)  # per run: the run it was forked from
         self.fork_step: list[int] = [-1] * len(self.specs)
+        # Commands as applied, in order: {"step", "kind", "name", "value", "runs"} (see events).
+        self.events: list[dict] = []
         self._groups = plan(self.specs)
         self._buckets: list[Bucket] = []
         self._collector = _Collector()
@@ -85,7 +122,11 @@ class Session:
         self._wake = threading.Condition(self._lock)
         self._state = "idle"
         self._paused = False
+        self._hold_at: int | None = None  # pause(at_step=...): hold once every bucket is there
         self._stop = False
+        self._elapsed = 0.0  # seconds of training before the current stretch
+        self._since: float | None = None  # perf_counter() when the current stretch began
+        self._trained = 0  # run-steps trained here (a branch's copied history not counted)
         self.error: BaseException | None = None
         self.messages: list[str] = []  # commands that could not be applied, in plain words
         self._thread: threading.Thread | None = None
@@ -99,13 +140,48 @@ class Session:
 
     @property
     def progress(self) -> tuple[int, int]:
-        """Run-steps done and in total (all buckets)."""
+        """Run-steps done and in total (all buckets); per run, see :meth:`steps_done`."""
         with self._lock:
             done = sum(b.step * b.n_runs for b in self._buckets)
             total = sum(b.steps * b.n_runs for b in self._buckets) or sum(
                 s.steps for s in self.specs
             )
         return done, total
+
+    def steps_done(self) -> np.ndarray:
+        """Steps each run has completed, ``[n_runs]`` int64, as :meth:`dataset` holds them.
+
+        A branch counts from its parent's history (its steps before the fork are the parent's);
+        runs not started yet, and branches not yet applied, are 0. Compare with
+        :meth:`steps_total`.
+        """
+        with self._lock:
+            out = np.zeros(len(self.specs), dtype=np.int64)
+            for r, m in self._collector.metrics.items():
+                out[r] = sum(len(v) for v in m["train_loss"])
+        return out
+
+    def steps_total(self) -> np.ndarray:
+        """Each run's length, ``[n_runs]`` int64 (``spec.steps``; branches included)."""
+        with self._lock:
+            return np.asarray([s.steps for s in self.specs], dtype=np.int64)
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds spent training so far (building the buckets included, pauses not)."""
+        with self._lock:
+            live = time.perf_counter() - self._since if self._since is not None else 0.0
+            return self._elapsed + live
+
+    @property
+    def throughput(self) -> float:
+        """Run-steps trained per second of :attr:`elapsed` (0.0 before the first chunk).
+
+        Counts the steps this session trained: a branch's copied history is not counted.
+        """
+        with self._lock:
+            elapsed, trained = self.elapsed, self._trained
+        return trained / elapsed if elapsed > 0 else 0.0
 
     def start(self) -> Session:
         """Start training in a background thread (returns the session, for chaining)."""
@@ -120,14 +196,35 @@ class Session:
             self._thread.start()
         return self
 
-    def pause(self) -> None:
-        """Hold at the next chunk boundary; the state is kept until :meth:`resume`."""
+    def pause(self, *, at_step: int | None = None) -> None:
+        """Hold at the next chunk boundary, or at step ``at_step`` exactly; see :meth:`resume`.
+
+        With ``at_step``, every bucket trains on to step ``at_step`` (its last chunk is cut
+        short to land there; a bucket already past it, or shorter, stops where it is) and then
+        the session holds, so commands given while it holds apply at exactly that step. Set
+        it while the session holds (or before :meth:`start`) to be exact: a chunk already
+        under way when it is set may carry a bucket past ``at_step``, which then holds at that
+        chunk's end. A later call replaces an earlier ``at_step``. Once reached, the hold is an
+        ordinary pause: it lasts until :meth:`resume`. :meth:`wait_paused` waits for it.
+        """
+        if at_step is not None and (
+            isinstance(at_step, bool) or not isinstance(at_step, int | np.integer) or at_step < 0
+        ):
+            raise ValueError(f"Session: pause(at_step={at_step!r}) must be an int >= 0")
         with self._lock:
-            self._paused = True
+            if at_step is None:
+                self._paused = True
+            else:
+                self._hold_at = int(at_step)
+            self._wake.notify_all()
 
     def resume(self) -> None:
+        """Continue after a pause (a pending ``pause(at_step=...)`` still holds there)."""
         with self._lock:
             self._paused = False
+            if self._state == "paused":
+                # at once, so a wait_paused() right after a new pause() waits for the new hold
+                self._state = "running"
             self._wake.notify_all()
 
     def stop(self) -> None:
@@ -145,7 +242,8 @@ class Session:
         return self._state
 
     def wait_paused(self, timeout: float = 60.0) -> bool:
-        """After :meth:`pause`, block until the training thread is actually holding."""
+        """After :meth:`pause`, block until the training thread is actually holding (or the
+        session ended); False if ``timeout`` seconds passed first."""
         with self._lock:
             return self._wake.wait_for(
                 lambda: self._state in ("paused", "done", "stopped", "error"), timeout
@@ -227,7 +325,8 @@ class Session:
         """Everything computed so far as an ``xarray.Dataset`` (also while running).
 
         Runs that have not started yet are absent; ``parent`` and ``fork_step`` coordinates
-        say where each branch came from (-1 for the original runs).
+        say where each branch came from (-1 for the original runs), ``session_run`` is each
+        run's session id, and the ``session_events`` attr holds :attr:`events` as JSON.
         """
         with self._lock:
             ids = [r for r in range(len(self.specs)) if r in self._collector.metrics]
@@ -235,50 +334,110 @@ class Session:
             specs = [self.specs[r] for r in ids]
             parent = [self.parent[r] for r in ids]
             fork = [self.fork_step[r] for r in ids]
+            events = json.dumps(self.events)
         if not records:
             raise ValueError("Session: no step has been computed yet")
         ds = _results.assemble(specs, records, device=str(self.device))
+        ds.attrs["session_events"] = events
         return ds.assign_coords(
             session_run=("run", np.asarray(ids)),
             parent=("run", np.asarray(parent)),
             fork_step=("run", np.asarray(fork)),
         )
 
+    def trained_specs(self) -> list[RunSpec]:
+        """What each run of :meth:`dataset` actually trained, as a spec :func:`workbench.run`
+        reproduces (same order as the Dataset's runs).
+
+        Read from the hyperparameter tables the runs used (float64, exactly); see
+        :func:`trained_specs` for how they are written. A stopped session's runs end where
+        they got to.
+        """
+        with self._lock:
+            done = self.steps_done()
+            out = []
+            for r in range(len(self.specs)):
+                if r not in self._collector.metrics:
+                    continue
+                bucket, row = self._bucket_of(r)
+                used = {
+                    h: bucket.tables[k, row, : done[r]].cpu().numpy()
+                    for k, h in enumerate(bucket.hyper_names)
+                }
+                cuts = functools.partial(
+                    _cuts,
+                    self.events,
+                    dict(enumerate(self.parent)),
+                    dict(enumerate(self.fork_step)),
+                    r,
+                )
+                out.append(_trained_spec(self.specs[r], used, cuts, exact=True))
+        return out
+
     # -- the training thread -----------------------------------------------------------------
+
+    def _holding(self) -> bool:
+        """Whether to hold now (under the lock); a reached ``at_step`` becomes a pause."""
+        if self._paused:
+            return True
+        at = self._hold_at
+        if at is not None and all(b.done or b.step >= at for b in self._buckets):
+            self._paused, self._hold_at = True, None
+            return True
+        return False
+
+    def _clock(self, running: bool) -> None:
+        """Start or end a stretch of training time (under the lock)."""
+        now = time.perf_counter()
+        if self._since is not None:
+            self._elapsed += now - self._since
+        self._since = now if running else None
 
     def _main(self) -> None:
         try:
+            with self._lock:
+                self._clock(True)
             for b, runs in enumerate(self._groups):
-                self._buckets.append(
-                    Bucket(
-                        [self.specs[i] for i in runs],
-                        runs=runs,
-                        device=self.device,
-                        index=b,
-                        **self._bucket_opts,
-                    )
+                bucket = Bucket(
+                    [self.specs[i] for i in runs],
+                    runs=runs,
+                    device=self.device,
+                    index=b,
+                    **self._bucket_opts,
                 )
+                with self._lock:
+                    self._buckets.append(bucket)
             while True:
                 with self._lock:
-                    while self._paused and not self._stop and self._commands.empty():
+                    while self._holding() and not self._stop and self._commands.empty():
+                        self._clock(False)
                         self._state = "paused"
                         self._wake.notify_all()
                         self._wake.wait()
                     self._apply_commands()
-                    if self._paused and not self._stop:
+                    if self._holding() and not self._stop:
                         continue
                     if self._stop:
+                        self._clock(False)
                         self._state = "stopped"
                         return
+                    self._clock(True)
                     self._state = "running"
-                    active = [b for b in self._buckets if not b.done]
+                    at = self._hold_at
+                    active = [
+                        b for b in self._buckets if not b.done and (at is None or b.step < at)
+                    ]
                 if not active:
-                    self._state = "done"
+                    with self._lock:
+                        self._clock(False)
+                        self._state = "done"
                     return
                 for bucket in active:
-                    chunk = bucket.advance(self.chunk_steps)
+                    n = self.chunk_steps if at is None else min(self.chunk_steps, at - bucket.step)
+                    chunk = bucket.advance(n)
                     with self._lock:
                         self._collector.add(chunk)
+                        self._trained += (chunk.stop - chunk.start) * len(chunk.runs)
                     if self.on_chunk is not None:
                         self.on_chunk(chunk)
         except BaseException as e:  # noqa: BLE001 - reported through state/error, not lost
@@ -286,6 +445,7 @@ class Session:
             self._state = "error"
         finally:
             with self._lock:
+                self._clock(False)
                 self._wake.notify_all()
 
     def _bucket_of(self, run: int) -> tuple[Bucket, int]:
@@ -318,8 +478,14 @@ class Session:
                 if p in self._collector.metrics:  # the branch's past is its parent's
                     self._collector.copy_history(p, k)
                 self.fork_step[k] = b.step
+            self._log("fork", b.step, None, [int(p) for p, _ in pairs], [k for _, k in pairs])
         for name, value in knobs.items():
             self._set(name, value, new)
+
+    def _log(self, kind: str, step: int, name: str | None, value, runs: Sequence[int]) -> None:
+        self.events.append(
+            {"step": int(step), "kind": kind, "name": name, "value": value, "runs": list(runs)}
+        )
 
     def _set(self, name: str, value, runs: Sequence[int]) -> None:
         per_run = np.broadcast_to(np.asarray(value, dtype=object), (len(runs),))
@@ -341,5 +507,18 @@ class Session:
                         f"{tuple(vals.shape)}, expected ({n},)"
                     )
                 bucket.set_hyper(hyper, [row], vals[None], scale=name == "lr_scale")
+                logged = getattr(v, "__qualname__", type(v).__name__)
             else:
-                bucket.set_hyper(hyper, [row], torch.tensor([float(v)]), scale=name == "lr_scale")
+                value64 = torch.tensor([float(v)], dtype=torch.float64)  # 0.1, not float32's
+                bucket.set_hyper(hyper, [row], value64, scale=name == "lr_scale")
+                logged = float(v)
+            last = self.events[-1] if self.events else None
+            if (  # one event per command and step: runs given the same value at once
+                last is not None
+                and last["kind"] == "knob"
+                and (last["step"], last["name"], last["value"]) == (bucket.step, name, logged)
+                and r not in last["runs"]
+            ):
+                last["runs"].append(int(r))
+            else:
+                self._log("knob", bucket.step, name, logged, [int(r)])

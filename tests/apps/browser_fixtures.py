@@ -62,3 +62,17 @@ def app_module():
         yield schedules
     finally:
         sys.path.remove(str(REPO / "apps"))
+
+
+@pytest.fixture
+def cpu_load():
+    """Another process keeps a core busy while the test runs (a page must not depend on an
+    idle machine)."""
+    import subprocess
+
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        yield busy
+    finally:
+        busy.kill()
+        busy.wait()

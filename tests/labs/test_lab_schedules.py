@@ -92,12 +92,42 @@ def test_budget_conflicts_are_named_before_training():
         lab.specs()
 
 
-def test_export_snippet_reproduces_the_sweep():
-    lab = SchedulesLab(schedules=["wsd"], steps=30, warmup=3, seeds=1, workload="mnist1d")
+def test_export_snippet_reproduces_the_sweep_and_draws_it():
+    import workbench as wb
+
+    lab = SchedulesLab(schedules=["wsd", "constant"], steps=30, warmup=3, seeds=1)
+    lab.workload = "mnist1d"
+    code = lab.export()
+    made = "SchedulesLab(workload='mnist1d', schedules=['wsd', 'constant'], warmup=3, steps=30"
+    assert f"{made}, seeds=1)" in code
     namespace: dict = {}
-    code = lab.export().replace("wb.run(lab.specs(), progress=True)", "lab.specs()")
-    exec(code, namespace)
-    assert namespace["ds"] == lab.specs()
+    exec(code.replace("fig.show()\n", ""), namespace)
+    assert wb.specs_of(namespace["ds"]) == lab.specs()
+    assert namespace["names"] == ["wsd", "constant"]
+    legend = [t.name for t in namespace["fig"].data if t.showlegend]
+    assert {n.split(" · ")[0] for n in legend} == {"wsd", "constant"}
+    assert not any("lr=" in n for n in legend)  # named by schedule, not by a spec field
+
+
+def test_knob_checks_name_the_knob_the_value_and_the_range():
+    lab = SchedulesLab()
+    assert lab.check_value("peak_lr", 5.0) == "Peak LR must be a number from 1e-05 to 1, got 5.0"
+    assert lab.check_value("steps", 10) == "Steps must be a whole number from 20 to 100000, got 10"
+    assert "must be in [0, 1]" in lab.check_value("drawn", [[0, 0], [2, 1]])
+    assert "one of 'bigram', 'mnist1d'" in lab.check_value("workload", "cifar")
+    assert lab.check_value("peak_lr", 0.01) is None
+    assert lab.peak_lr == 0.02  # checking changes nothing
+
+
+def test_which_knobs_apply():
+    lab = SchedulesLab(schedules=["cosine"])
+    on = lab.applies()
+    assert not on["checkpoints"] and not on["drawn"] and not on["decay"] and not on["shift"]
+    assert on["warmup"] and on["peak_lr"]
+    lab.schedules = ["wsd-s"]
+    assert lab.applies()["checkpoints"] and lab.applies()["decay"]
+    lab.new_data = 0.5
+    assert lab.applies()["shift"]
 
 
 def test_new_data_makes_a_two_task_stream_and_rewarm_restarts_there():

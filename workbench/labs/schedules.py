@@ -3,7 +3,7 @@
 Knobs are declared ``param`` parameters (bounds, defaults, docs); the Panel app and the notebook
 both build their controls from them, and both call :meth:`SchedulesLab.specs` to get the sweep,
 so a workshop sees the same computation in either. Presets are named knob sets with a short
-explanation each. The science is in ``shared/PHENOMENA.md`` (Schedules lab): WSD and the river
+explanation each. The science is in ``docs/science/schedules.md``: WSD and the river
 valley (Wen et al. 2024), linear decay vs cosine (Defazio et al. 2023), re-warming (Gupta et al.
 2023; Ibrahim et al. 2024).
 """
@@ -11,8 +11,6 @@ valley (Wen et al. 2024), linear decay vs cosine (Defazio et al. 2023), re-warmi
 from __future__ import annotations
 
 import dataclasses
-import json
-from collections.abc import Mapping, Sequence
 
 import numpy as np
 import param
@@ -22,14 +20,15 @@ from .. import schedules
 from ..data import data_spec
 from ..models import MLP, Transformer
 from ..optim import AdamW
-from ..predict import FittedLaw, fit_dataset
 from ..schedules import Schedule
 from ..spec import RunSpec, grid
 from ..streams import sequence
+from .base import Action, Lab, LiveKnob
 from .drawing import Knots, check_knots
+from .schedules_law import LawAndToy
 from .schedules_presets import PRESETS
 
-__all__ = ["SchedulesLab", "PRESETS", "SCHEDULE_KINDS"]
+__all__ = ["SchedulesLab", "PRESETS", "SCHEDULE_KINDS", "decay_to_zero", "fork_decay"]
 
 SCHEDULE_KINDS = (
     "wsd",
@@ -44,7 +43,30 @@ SCHEDULE_KINDS = (
 )
 
 
-class SchedulesLab(param.Parameterized):
+BIGRAM_ACCURACY_NOTE = (
+    "next-token accuracy on a random bigram language is capped well below 1 (the next token "
+    "is random): compare runs, not with 100%"
+)
+
+
+def decay_to_zero(step: int, remaining: int, current: float) -> np.ndarray:
+    """The LR of a "start the decay now" branch: linear from ``current`` to 0 over what is left.
+
+    Examples
+    --------
+    >>> decay_to_zero(10, 3, 0.2).tolist()
+    [0.2, 0.1, 0.0]
+    """
+    return current * np.linspace(1.0, 0.0, remaining)
+
+
+def fork_decay(session) -> list[int]:
+    """Branch every original run of ``session`` now, its LR decaying linearly to 0 from here."""
+    originals = [r for r, p in enumerate(session.parent) if p == -1]
+    return session.fork(originals, knobs={"lr": decay_to_zero})
+
+
+class SchedulesLab(LawAndToy, Lab):
     """Compare learning-rate schedules at one budget: the knobs and what they make.
 
     Examples
@@ -59,6 +81,48 @@ class SchedulesLab(param.Parameterized):
     [0.0, 0.01, 0.02, 0.02, 0.0007]
     """
 
+    title = "Learning-rate schedules"
+    science = "docs/science/schedules.md"
+    presets = PRESETS
+    live_knobs = (
+        LiveKnob(
+            "lr_scale",
+            label="LR multiplier (live)",
+            doc="Multiply every run's learning rate, schedule included, from the next chunk on "
+            "(absolute: back to 1 restores the schedule).",
+            bounds=(0.0, 10.0),
+            softbounds=(0.0, 3.0),
+            default=1.0,
+            step=0.05,
+            slider=True,
+        ),
+        LiveKnob(
+            "weight_decay",
+            label="Weight decay (live)",
+            doc="Set every run's weight decay from the next chunk on (empty: as the runs specify).",
+            bounds=(0.0, 1.0),
+        ),
+    )
+    actions = (
+        Action(
+            label="Fork: start the decay now",
+            doc="Branch every original run here, decaying its LR linearly to 0 over the "
+            "remaining steps; the originals go on unchanged.",
+            run=lambda session: fork_decay(session),
+            branch="decay",
+        ),
+    )
+    colour_by = {
+        "schedule + branch": ("name", "branch"),
+        "schedule": ("name",),
+        "seed": ("seed",),
+        "branch": ("branch",),
+        "run": ("label",),
+    }
+    colour_names = SCHEDULE_KINDS
+    zoom = 0.3
+    sliders = ("decay", "new_data", "shift")
+
     workload = param.Selector(
         default="bigram",
         objects=["bigram", "mnist1d"],
@@ -67,10 +131,17 @@ class SchedulesLab(param.Parameterized):
     schedules = param.ListSelector(
         default=["wsd", "cosine"],
         objects=list(SCHEDULE_KINDS),
-        doc="Which schedules to compare (each at the same peak LR, warmup and budget).",
+        doc="Which schedules to compare, each at the same peak LR, warmup and budget. wsd: "
+        "warmup, a long constant phase, a short decay at the end; cosine: one cosine decay over "
+        "the budget; linear: straight down to the final LR; constant: the peak throughout; "
+        "1-sqrt: decays as 1 - sqrt over the whole budget; wsd-s: one run decaying to a "
+        "checkpoint and resuming at the peak several times; rewarm: cosine, then re-warm and "
+        "re-decay at the new data; infinite: cool down to a constant, anneal at the end; drawn: "
+        "your own curve (click the preview).",
     )
     peak_lr = param.Number(
         default=2e-2,
+        label="Peak LR",
         bounds=(1e-5, 1.0),
         softbounds=(1e-4, 5e-2),
         step=1e-4,
@@ -108,6 +179,7 @@ class SchedulesLab(param.Parameterized):
     )
     drawn = Knots(
         default=[[0.0, 0.0], [0.1, 1.0], [0.7, 1.0], [1.0, 0.0]],
+        label="Drawn knots",
         doc="The 'drawn' schedule: knots [x, y], x = fraction of the budget, y = multiple of the "
         "peak LR, joined by straight lines (the warmup knob does not apply). Click the LR "
         "preview to add or move a knot.",
@@ -128,6 +200,7 @@ class SchedulesLab(param.Parameterized):
     )
     final_lr = param.Number(
         default=0.0,
+        label="Final LR",
         bounds=(0.0, 1.0),
         softbounds=(0.0, 1e-3),
         doc="Learning rate every decaying schedule ends at.",
@@ -235,6 +308,31 @@ class SchedulesLab(param.Parameterized):
                 return kind
         return None
 
+    def applies(self) -> dict[str, bool]:
+        """Which knobs matter now: WSD-S's checkpoints only with ``wsd-s``, the knots only with
+        ``drawn``, the decay only with a schedule that has one, the shift only with new data,
+        new data only on the bigram workload, the final LR only with a decaying schedule."""
+        kinds = set(self.schedules)
+        out = dict.fromkeys(self.knob_names(), True)
+        out["checkpoints"] = "wsd-s" in kinds
+        out["drawn"] = "drawn" in kinds
+        out["decay"] = bool(kinds & {"wsd", "wsd-s", "infinite"})
+        out["decay_shape"] = bool(kinds & {"wsd", "wsd-s"})
+        out["warmup"] = bool(kinds - {"drawn"})
+        out["final_lr"] = bool(kinds - {"constant", "drawn"})
+        out["new_data"] = self.workload == "bigram"
+        out["shift"] = self.workload == "bigram" and self.new_data > 0
+        return out
+
+    def curves(self, ds: xr.Dataset, **kwargs):
+        """The live curves; on the bigram workload the accuracy panel carries a note (a bigram
+        language caps next-token accuracy far below 1)."""
+        from ..plots import training_curves
+
+        if self.workload == "bigram":
+            kwargs.setdefault("accuracy", BIGRAM_ACCURACY_NOTE)
+        return training_curves(ds, **kwargs)
+
     def name_of(self, spec: RunSpec) -> str:
         """A run's name in plots: its schedule kind, and its budget when there are several."""
         kind = self.kind_of(spec) or "other"
@@ -255,85 +353,6 @@ class SchedulesLab(param.Parameterized):
         y = float(np.clip(lr / self.peak_lr, 0.0, 2.0))
         knots = [k for k in check_knots(self.drawn) if abs(k[0] - x) > 0.02]
         self.drawn = sorted([*knots, [round(x, 4), round(y, 4)]])
-
-    def fit_law(self, ds: xr.Dataset, specs: Sequence[RunSpec]) -> FittedLaw:
-        """Fit the multi-power law to the runs of ``ds`` (``specs`` in its run order): the
-        median test loss per schedule kind, leaving out the warmup; forks are left out (the
-        test loss is far less noisy than the training loss at one step, and the law claim in
-        ``tests/test_claims_schedules.py`` is checked on it).
-
-        Raises a ValueError when no run of a selected kind is complete enough to fit.
-        """
-        parent = ds.parent.values if "parent" in ds.coords else np.full(len(specs), -1)
-        groups: dict[str, list[int]] = {}
-        for r, spec in enumerate(specs):
-            kind = self.kind_of(spec)
-            full = spec.steps == self.steps  # the law is fitted on the full budget's runs
-            if kind is not None and full and parent[r] < 0 and ds.diverged_step.values[r] < 0:
-                groups.setdefault(kind, []).append(r)
-        if self.new_data > 0:
-            raise ValueError(
-                "fit_law: the laws describe one dataset; this sweep switches data at step "
-                f"{self.switch_step()} (new_data={self.new_data})"
-            )
-        if not groups:
-            raise ValueError("fit_law: no finished run of the selected schedules to fit")
-        steps = ds.sizes["step"]
-        if steps <= self.warmup + 10:
-            raise ValueError(
-                f"fit_law: {steps} steps recorded; need more than warmup + 10 = "
-                f"{self.warmup + 10} to fit"
-            )
-        return fit_dataset(
-            ds, list(groups.values()), law="multi_power", target="eval_loss", skip=self.warmup
-        )
-
-    def predict(
-        self, law: FittedLaw, *, points: int = 400
-    ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """The law's predicted test loss per selected schedule, as ``(steps, loss)`` at up to
-        ``points`` steps spread over the budget (instant: no training; the multi-power law costs
-        O(steps x LR drops) per point, so a long cosine budget is evaluated at a subset).
-
-        Examples
-        --------
-        >>> from workbench.predict import FittedLaw, MultiPowerLaw
-        >>> law = FittedLaw("multi_power", dict(L0=1.5, A=0.04, alpha=0.8, B=1.2, C=8.0,
-        ...                                     beta=2.8, gamma=0.03), MultiPowerLaw())
-        >>> steps, loss = SchedulesLab(steps=10_000).predict(law)["cosine"]
-        >>> len(steps), int(steps[-1]), bool(loss[-1] < loss[len(loss) // 2])
-        (400, 10000, True)
-        """
-        T = self.steps
-        at = np.unique(np.linspace(1, T, min(T, points)).round().astype(np.int64))
-        return {k: (at, law.predict(lr, steps=at)) for k, lr in self.preview().items()}
-
-    def on_toy(self, *, peak_lr: float = 0.1, steps: int = 2000) -> SchedulesLab:
-        """This lab's schedules resized for the river-valley toy: the same shapes (warmup as
-        the same fraction of the budget), at the toy's peak LR and length."""
-        knobs = {k: getattr(self, k) for k in self._knobs()}
-        knobs.update(
-            peak_lr=peak_lr,
-            steps=steps,
-            warmup=round(self.warmup * steps / self.steps),
-            final_lr=self.final_lr * peak_lr / self.peak_lr,
-        )
-        return SchedulesLab(**knobs)
-
-    def river_valley(
-        self, *, peak_lr: float = 0.1, steps: int = 2000, seeds: int = 4, valley=None
-    ) -> xr.Dataset:
-        """SGD on the river-valley toy with every selected schedule (see :meth:`on_toy`);
-        ``schedule_index`` indexes ``self.schedules``. Tens of milliseconds."""
-        from .. import toys
-
-        toy = self.on_toy(peak_lr=peak_lr, steps=steps)
-        return toys.simulate(
-            valley or toys.RiverValley(),
-            [toy.schedule(k) for k in self.schedules],
-            steps=steps,
-            seeds=range(seeds),
-        )
 
     def base_spec(self) -> RunSpec:
         """The run every schedule shares (workload, model, batch, budget)."""
@@ -377,40 +396,3 @@ class SchedulesLab(param.Parameterized):
             lrs = [self.schedule(k, steps) for k in kinds]
             out += grid(base, {"optimizer.lr": lrs, "seed": range(self.seeds)})
         return out
-
-    # -- URLs and exports --------------------------------------------------------------------
-
-    def to_query(self) -> dict[str, str]:
-        """Every knob as a string, for a URL query (``from_query`` reads it back)."""
-        return {k: json.dumps(getattr(self, k)) for k in self._knobs()}
-
-    @classmethod
-    def from_query(cls, query: Mapping[str, str]) -> SchedulesLab:
-        """A lab from URL query values, parsed strictly: a bad value raises a ValueError that
-        names the knob, the value and what is allowed; nothing else is executed."""
-        lab = cls()
-        for k, text in query.items():
-            if k not in lab._knobs():
-                raise ValueError(f"unknown knob {k!r}; allowed: {', '.join(lab._knobs())}")
-            try:
-                value = json.loads(text)
-            except (TypeError, json.JSONDecodeError):
-                raise ValueError(f"knob {k}={text!r} is not a JSON value") from None
-            try:
-                setattr(lab, k, value)
-            except (ValueError, TypeError) as e:
-                raise ValueError(f"knob {k}={text!r}: {e}") from None
-        return lab
-
-    def export(self) -> str:
-        """A Python snippet that reproduces the current sweep with the library."""
-        knobs = ", ".join(f"{k}={getattr(self, k)!r}" for k in self._knobs())
-        return (
-            "import workbench as wb\n"
-            "from workbench.labs.schedules import SchedulesLab\n\n"
-            f"lab = SchedulesLab({knobs})\n"
-            "ds = wb.run(lab.specs(), progress=True)\n"
-        )
-
-    def _knobs(self) -> list[str]:
-        return [k for k in self.param if k != "name"]

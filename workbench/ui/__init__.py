@@ -1,11 +1,22 @@
 """Panel building blocks shared by the apps (``apps/``) and notebooks.
 
 The only part of the library that imports Panel; everything here is thin over the labs and
-:class:`~workbench.session.Session`.
+:class:`~workbench.session.Session`. A lab app composes :class:`LabPage`.
 """
 
-from .live import LiveRun, decay_to_zero
+from .inputs import KnobInput
+from .lab_page import LabPage, Sweep, runs_table
+from .live import LiveRun
 from .panes import AnimatedPlotly
-from .state import export_pane, parse_search, url_state
+from .state import parse_search, url_state
 
-__all__ = ["AnimatedPlotly", "LiveRun", "decay_to_zero", "export_pane", "parse_search", "url_state"]
+__all__ = [
+    "AnimatedPlotly",
+    "KnobInput",
+    "LabPage",
+    "LiveRun",
+    "Sweep",
+    "parse_search",
+    "runs_table",
+    "url_state",
+]

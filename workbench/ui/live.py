@@ -1,9 +1,15 @@
-"""A live sweep on a page: run, pause, resume, stop, steer the LR and fork while it trains.
+"""A live sweep on a page: run, pause, resume, stop, turn the lab's live knobs and press its
+actions while it trains.
 
-:class:`LiveRun` owns a :class:`~workbench.session.Session`. The session trains in its own
-thread; this viewer never touches a Panel or Bokeh model from there. Instead a periodic
-callback on the page's event loop polls ``session.dataset()`` and ``session.progress`` every
-``refresh_ms`` and redraws, so every model update happens on the thread that owns the document.
+:class:`LiveRun` owns a :class:`~workbench.session.Session`. What it shows comes from the lab
+(:class:`~workbench.labs.base.Lab`): its live knobs, its action buttons, its colour-by choices,
+its figure (:meth:`Lab.curves`) and its run names. The session trains in its own thread; this
+viewer never touches a Panel or Bokeh model from there. A periodic callback on the page's event
+loop polls ``session.dataset()`` and the progress every ``refresh_ms`` and redraws, so every
+model update happens on the thread that owns the document.
+
+Before a sweep starts its cost is estimated from the engine's measured speed on this machine
+(:func:`workbench.cost.estimate`); anything over ``confirm_s`` asks first.
 """
 
 from __future__ import annotations
@@ -17,22 +23,16 @@ import numpy as np
 import panel as pn
 import param
 
-from ..plots import training_curves
+from ..cost import duration, estimate
+from ..labs.base import Lab
+from ..plots import ColourMap
 from ..session import Session
 from ..spec import RunSpec
+from .inputs import KnobInput
 
-__all__ = ["LiveRun", "decay_to_zero", "leave_a_core_free"]
+__all__ = ["LiveRun", "leave_a_core_free"]
 
 _TERMINAL = ("done", "stopped", "error")
-
-# "Colour by" choices: a label and the run coordinates it groups by.
-COLOUR_BY = {
-    "schedule + branch": ("schedule", "branch"),
-    "schedule": ("schedule",),
-    "seed": ("seed",),
-    "branch": ("branch",),
-    "run": ("label",),
-}
 
 
 def leave_a_core_free() -> int:
@@ -50,42 +50,17 @@ def leave_a_core_free() -> int:
     return n
 
 
-def decay_to_zero(step: int, remaining: int, current: float) -> np.ndarray:
-    """The LR of a "start the decay now" branch: linear from ``current`` to 0 over what is left.
-
-    Examples
-    --------
-    >>> decay_to_zero(10, 3, 0.2).tolist()
-    [0.2, 0.1, 0.0]
-    """
-    return current * np.linspace(1.0, 0.0, remaining)
-
-
 class LiveRun(pn.viewable.Viewer):
-    """Buttons, a live LR multiplier, a progress bar and live curves for one sweep.
+    """Buttons, the lab's live knobs and actions, a progress line and live curves for one sweep.
 
-    ``specs`` is a list of :class:`~workbench.RunSpec` or a function returning one; a function
-    is called on every press of Run, so an app can pass ``lab.specs`` and get the sweep of the
-    knobs as they are at that moment. Errors (invalid specs, a knob the session rejects, a
-    failed run) show in an alert; the page and anything already computed stay.
+    ``specs`` is a list of :class:`~workbench.RunSpec` or a function returning one (default:
+    ``lab.specs``, called on every press of Run, so the sweep is that of the knobs as they are
+    then). ``on_finish(session)`` runs on the page's thread when a sweep ends (done or
+    stopped). ``guard() -> str | None`` may refuse to start (e.g. a knob box holds a refused
+    value: Run must not train the old one silently). Errors (invalid specs, a knob the session
+    rejects, a failed run) show in an alert; the page and anything already computed stay.
     """
 
-    lr_scale = param.Number(
-        default=1.0,
-        bounds=(0.0, 10.0),
-        softbounds=(0.0, 3.0),
-        step=0.05,
-        label="LR multiplier (live)",
-        doc="Multiply every run's learning rate, schedule included, from the next chunk on.",
-    )
-    weight_decay = param.Number(
-        default=None,
-        allow_None=True,
-        bounds=(0.0, 1.0),
-        step=0.01,
-        label="Weight decay (live)",
-        doc="Set every run's weight decay from the next chunk on (empty: as the runs specify).",
-    )
     chunk_steps = param.Integer(
         default=10, bounds=(1, None), doc="Steps between refreshes and points where knobs apply."
     )
@@ -98,19 +73,18 @@ class LiveRun(pn.viewable.Viewer):
         doc="The curves redraw at most this often (ms): each redraw costs the browser a full "
         "re-render, which would otherwise delay its answers to the knobs.",
     )
+    confirm_s = param.Number(
+        default=180.0,
+        bounds=(0, None),
+        doc="Ask before starting a sweep estimated to take longer than this (seconds).",
+    )
     window = param.Integer(default=10, bounds=(1, None), doc="Training-loss smoothing window.")
     state = param.String(default="idle", constant=True, doc="The session's state, as shown.")
-    colour_by = param.Selector(
-        default="schedule + branch",
-        objects=list(COLOUR_BY),
-        label="Colour by",
-        doc="Which runs share a colour (and a median line): same schedule, same seed, "
-        "same branch (original or a fork), or every run on its own.",
-    )
+    colour_by = param.Selector(default=None, objects=[], label="Colour by")
     zoom = param.Boolean(
         default=True,
         label="Zoom on the late phase",
-        doc="Fit the loss axes to the last 70% of the budget, where schedules differ "
+        doc="Fit the loss axes to the late part of the budget, where runs differ "
         "(double-click the plot to see everything).",
     )
     highlight = param.Integer(
@@ -118,18 +92,25 @@ class LiveRun(pn.viewable.Viewer):
         allow_None=True,
         doc="The run drawn bold in every panel (set by hovering one of its lines).",
     )
+    previous = param.Parameter(
+        default=None, doc="A Dataset drawn in grey behind the curves (an earlier sweep)."
+    )
 
     def __init__(
         self,
-        specs: Sequence[RunSpec] | Callable[[], Sequence[RunSpec]],
+        lab: Lab,
         *,
-        name_runs: Callable[[list[RunSpec]], list[str]] | None = None,
+        specs: Sequence[RunSpec] | Callable[[], Sequence[RunSpec]] | None = None,
+        colours: ColourMap | None = None,
         on_finish: Callable[[Session], None] | None = None,
+        guard: Callable[[], str | None] | None = None,
         **params,
     ):
         super().__init__(**params)
-        self._specs = specs
-        self._name_runs = name_runs
+        self.lab = lab
+        self._guard = guard
+        self._specs = specs if specs is not None else lab.specs
+        self.colours = colours if colours is not None else ColourMap(lab.colour_names)
         self._on_finish = on_finish
         self._ds = None  # the Dataset last drawn (hover redraws it without polling)
         self._drawn_at, self._draw_s = 0.0, 0.0  # when the last redraw ended, how long it took
@@ -139,39 +120,53 @@ class LiveRun(pn.viewable.Viewer):
         self._callback = None
         self._seen_messages = 0
         self._drawn: tuple | None = None
+        self._pending: list[RunSpec] | None = None  # a sweep waiting for "Run anyway"
+        self.branch_of: dict[int, str] = {}  # forked run -> the action that made it
+        self.param.colour_by.objects = list(lab.colour_by)
+        self.colour_by = next(iter(lab.colour_by))
         # Widgets live on the instance (one set per browser session), never on the class.
         self._run = pn.widgets.Button(label="Run", color="primary", width=90)
         self._pause = pn.widgets.Button(label="Pause", width=90, disabled=True)
         self._resume = pn.widgets.Button(label="Resume", width=90, disabled=True)
         self._stop = pn.widgets.Button(label="Stop", width=90, disabled=True)
-        self._fork = pn.widgets.Button(
-            label="Fork: start the decay now",
-            color="warning",
-            width=210,
-            disabled=True,
-            description="Branch every original run here, decaying its LR linearly to 0 "
-            "over the remaining steps (the originals go on unchanged).",
+        self._confirm = pn.widgets.Button(label="Run anyway", color="warning", width=120)
+        self._cancel = pn.widgets.Button(label="Cancel", width=90)
+        self._confirm_text = pn.pane.Markdown("", margin=(0, 10))
+        self._confirm_row = pn.Row(
+            self._confirm_text, self._confirm, self._cancel, visible=False, css_classes=["confirm"]
         )
-        self._scale = pn.widgets.FloatSlider.from_param(self.param.lr_scale, width=260)
-        self._wd = pn.widgets.FloatInput.from_param(
-            self.param.weight_decay, width=150, placeholder="as specified"
+        self._action_buttons = []
+        for action in lab.actions:
+            button = pn.widgets.Button(label=action.label, color="warning", disabled=True)
+            button.on_click(lambda _e, a=action: self.act(a))
+            self._action_buttons.append(button)
+        self._action_help = pn.pane.Markdown(
+            "\n".join(f"**{a.label}**: {a.doc}" for a in lab.actions),
+            styles={"color": "#4b5563", "font-size": "90%"},
+            sizing_mode="stretch_width",
         )
+        # the lab's live knobs: parameters of a small object of this page's own
+        declared = {k.name: k.parameter() for k in lab.live_knobs}
+        self.knobs = type("LiveKnobs", (param.Parameterized,), declared)()
+        self._knob_inputs = [
+            KnobInput(self.knobs, k.name, slider=k.slider, width=260) for k in lab.live_knobs
+        ]
+        for k in lab.live_knobs:
+            self.knobs.param.watch(self._on_live_knob, k.name)
         self._progress = pn.indicators.Progress(value=0, max=1, bar_color="primary", width=260)
         self._status = pn.pane.Markdown("Press **Run** to train the sweep.", css_classes=["status"])
+        self._estimate = pn.pane.Markdown("", css_classes=["estimate"], margin=(0, 10))
         self._alert = pn.pane.Alert("", alert_type="danger", visible=False)
-        self._plot = pn.pane.Plotly(None, sizing_mode="stretch_width", height=430, visible=False)
+        self._plot = pn.pane.Plotly(None, sizing_mode="stretch_width", height=450, visible=False)
         self._colour = pn.widgets.Select.from_param(self.param.colour_by, width=170)
-        self._zoom = pn.widgets.Checkbox.from_param(self.param.zoom)
+        self._zoom = pn.widgets.Checkbox.from_param(self.param.zoom, visible=lab.zoom is not None)
         self._run.on_click(lambda _: self.start())
+        self._confirm.on_click(lambda _: self.start(confirmed=True))
+        self._cancel.on_click(lambda _: self._ask(None))
         self._pause.on_click(lambda _: self._command("pause"))
         self._resume.on_click(lambda _: self._command("resume"))
         self._stop.on_click(lambda _: self._command("stop"))
-        self._fork.on_click(lambda _: self.fork_decay())
-        self.param.watch(lambda e: self.apply_knob("lr_scale", e.new), "lr_scale")
-        self.param.watch(
-            lambda e: e.new is not None and self.apply_knob("weight_decay", e.new), "weight_decay"
-        )
-        self.param.watch(lambda _: self._redraw(), ["colour_by", "highlight", "zoom"])
+        self.param.watch(lambda _: self._redraw(), ["colour_by", "highlight", "zoom", "previous"])
         self._plot.param.watch(self._on_hover, "hover_data")
         served = pn.state.curdoc is not None and pn.state.curdoc.session_context is not None
         self._background = served  # build figures off the page's thread (when served)
@@ -180,27 +175,59 @@ class LiveRun(pn.viewable.Viewer):
 
     # -- actions -----------------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Train the sweep from scratch (stopping a sweep that is still running)."""
+    def sweep(self) -> list[RunSpec]:
+        """The sweep Run would train now (raises a ValueError naming a bad knob)."""
+        return list(self._specs() if callable(self._specs) else self._specs)
+
+    def describe_cost(self, specs: Sequence[RunSpec] | None = None) -> tuple[float, str]:
+        """The estimated time of ``specs`` (default: :meth:`sweep`) in seconds and in words."""
+        est = estimate(self.sweep() if specs is None else specs)
+        return est.seconds, est.describe()
+
+    def start(self, *, confirmed: bool = False) -> bool:
+        """Train the sweep from scratch (stopping one that is still running). A sweep estimated
+        over ``confirm_s`` waits for "Run anyway" unless ``confirmed``. Returns whether it
+        started."""
+        why = self._guard() if self._guard is not None else None
+        if why is not None:
+            self.show_error(f"Cannot start: {why}")
+            return False
+        try:
+            specs = self._pending if confirmed and self._pending else self.sweep()
+            seconds, words = self.describe_cost(specs)
+        except ValueError as e:
+            self.show_error(f"Cannot start: {e}")
+            return False
+        if seconds > self.confirm_s and not confirmed:
+            self._ask(specs, f"**This sweep will take {words}.** Start it?")
+            return False
+        self._ask(None)
         self.close()
         leave_a_core_free()
         try:
-            specs = self._specs() if callable(self._specs) else self._specs
             self.session = Session(specs, chunk_steps=self.chunk_steps)
         except ValueError as e:
             self.show_error(f"Cannot start: {e}")
-            return
+            return False
         self.hide_error()
         self._seen_messages, self._drawn, self._ds = 0, None, None
+        self.branch_of = {}
         self.highlight = None
+        self._estimate.object = f"Estimated: {words}."
         self._plot.object, self._plot.visible = None, False  # no empty axes before data
         self.session.start()
-        if self.lr_scale != 1.0:
-            self.apply_knob("lr_scale", self.lr_scale)
-        if self.weight_decay is not None:
-            self.apply_knob("weight_decay", self.weight_decay)
+        for k in self.lab.live_knobs:
+            value = getattr(self.knobs, k.name)
+            if value is not None and value != k.default:
+                self.apply_knob(k.name, value)
         self._callback = pn.state.add_periodic_callback(self.refresh, period=self.refresh_ms)
         self.refresh()
+        return True
+
+    def _ask(self, specs: list[RunSpec] | None, text: str = "") -> None:
+        self._pending = specs
+        self._confirm_text.object = text
+        self._confirm_row.visible = specs is not None
 
     def apply_knob(self, name: str, value) -> bool:
         """Send a live knob to the session; a rejected value shows in the alert."""
@@ -213,18 +240,23 @@ class LiveRun(pn.viewable.Viewer):
             return False
         return True
 
-    def fork_decay(self) -> list[int]:
-        """Branch every original run now, with its LR decaying linearly to 0 from here."""
+    def _on_live_knob(self, event) -> None:
+        if event.new is not None:
+            self.apply_knob(event.name, event.new)
+
+    def act(self, action) -> list[int]:
+        """Press one of the lab's actions on the running session."""
         s = self.session
         if s is None or s.state in _TERMINAL:
-            self.show_error("Fork: nothing is training; press Run first.")
+            self.show_error(f"{action.label}: nothing is training; press Run first.")
             return []
-        originals = [r for r, p in enumerate(s.parent) if p == -1]
         try:
-            return s.fork(originals, knobs={"lr": decay_to_zero})
+            new = action.run(s)
         except ValueError as e:
             self.show_error(str(e))
             return []
+        self.branch_of.update(dict.fromkeys(new, action.branch))
+        return new
 
     def close(self, *, final: bool = False) -> None:
         """Stop the session (if any) and the page's refresh callback (``final``: the page is
@@ -255,6 +287,19 @@ class LiveRun(pn.viewable.Viewer):
     def hide_error(self) -> None:
         self._alert.object, self._alert.visible = "", False
 
+    def status_text(self) -> str:
+        """``running · step 110 / 300 · 6 runs · 12 s · 540 steps/s``: the furthest step any
+        unfinished run reached (runs of different lengths count on their own)."""
+        s = self.session
+        done = s.steps_done()
+        totals = np.asarray([spec.steps for spec in s.specs])
+        unfinished = done < totals
+        step = int(done[unfinished].max()) if unfinished.any() else int(totals.max())
+        text = f"**{s.state}** · step {step} / {int(totals.max())} · {len(s.specs)} runs"
+        if s.elapsed > 0:
+            text += f" · {duration(s.elapsed)} · {s.throughput:,.0f} steps/s"
+        return text
+
     def refresh(self) -> None:
         """Poll the session and redraw (runs on the page's thread, from the periodic callback)."""
         s = self.session
@@ -266,12 +311,7 @@ class LiveRun(pn.viewable.Viewer):
         done, total = s.progress
         self._progress.max = max(total, 1)
         self._progress.value = min(done, total)
-        steps = max(spec.steps for spec in s.specs)
-        step = steps * done // max(total, 1)  # buckets of one sweep advance in lockstep
-        self._status.object = (
-            f"**{state}** · step {step} / {steps} · {len(s.specs)} runs"
-            f" · {done} / {total} run-steps"
-        )
+        self._status.object = self.status_text()
         if len(s.messages) > self._seen_messages:
             self.show_error(" ".join(s.messages[self._seen_messages :]))
             self._seen_messages = len(s.messages)
@@ -296,7 +336,8 @@ class LiveRun(pn.viewable.Viewer):
         self._pause.disabled = state != "running"
         self._resume.disabled = state != "paused"
         self._stop.disabled = not running
-        self._fork.disabled = not running
+        for button in self._action_buttons:
+            button.disabled = not running
         final = state in _TERMINAL and self._building is None and key == self._drawn
         if final and self._callback is not None:
             self._callback.stop()
@@ -307,6 +348,21 @@ class LiveRun(pn.viewable.Viewer):
                 except ValueError as e:  # e.g. too few steps to fit: say so, keep the page
                     self.show_error(str(e))
 
+    def named(self, ds, specs: Sequence[RunSpec]):
+        """``ds`` with the coordinates the colour-by choices group by: ``name`` (the lab's run
+        names) and ``branch`` (``original``, or the action and step a fork was made at)."""
+        names = self.lab.names(specs)
+        branch = [
+            "original" if p < 0 else f"{self.branch_of.get(int(r), 'branch')}@{f}"
+            for r, p, f in zip(
+                ds.session_run.values, ds.parent.values, ds.fork_step.values, strict=True
+            )
+        ]
+        return ds.assign_coords(
+            name=("run", np.asarray(names, dtype=object)),
+            branch=("run", np.asarray(branch, dtype=object)),
+        )
+
     def _build(self) -> tuple:
         """``(Dataset, figure)`` of everything computed so far (``(None, None)``: nothing yet),
         with when it was started; safe to call from a helper thread."""
@@ -315,23 +371,14 @@ class LiveRun(pn.viewable.Viewer):
             ds = self.session.dataset()
         except ValueError:  # no step computed yet
             return None, None, t0
-        specs = [self.session.specs[r] for r in ds.session_run.values]
-        names = self._name_runs(specs) if self._name_runs is not None else ds.group.values.tolist()
-        # A branch is its own curve: named after its fork step.
-        branch = [
-            "original" if p < 0 else f"decay@{f}"
-            for p, f in zip(ds.parent.values, ds.fork_step.values, strict=True)
-        ]
-        ds = ds.assign_coords(
-            schedule=("run", np.asarray(names, dtype=object)),
-            branch=("run", np.asarray(branch, dtype=object)),
-        )
+        ds = self.named(ds, [self.session.specs[r] for r in ds.session_run.values])
         return ds, self._figure(ds), t0
 
     def _show(self, ds, fig, t0: float) -> None:
         if ds is not None:
             self._ds = ds
             self._plot.object, self._plot.visible = fig, True
+            self._plot.height = int(fig.layout.height or 450)
         self._drawn_at = time.perf_counter()
         self._draw_s = self._drawn_at - t0
 
@@ -346,29 +393,33 @@ class LiveRun(pn.viewable.Viewer):
             self.show_error(f"Could not draw the curves: {e!r}")
 
     def _redraw(self) -> None:
-        """Draw the last Dataset again (colour or highlight changed), on the page's thread."""
+        """Draw the last Dataset again (colour, highlight or overlay changed)."""
         if self._ds is not None:
             self._plot.object = self._figure(self._ds)
 
     def _figure(self, ds):
-        by = list(COLOUR_BY[self.colour_by])
-        if by == ["schedule", "branch"] and (ds.branch.values == "original").all():
-            by = ["schedule"]  # no forks yet: plain schedule names
+        by = list(self.lab.colour_by[self.colour_by])
+        if "branch" in by and len(by) > 1 and (ds.branch.values == "original").all():
+            by.remove("branch")  # no forks yet: plain names
         highlight = self.highlight
         if highlight is not None and highlight >= ds.sizes["run"]:
             highlight = None  # a run of an earlier sweep
-        fig = training_curves(
+        budget = max(spec.steps for spec in self.session.specs)
+        focus = None
+        if self.zoom and self.lab.zoom is not None and ds.sizes["step"] > 1:
+            focus = self.lab.zoom * budget / ds.step.values.max()
+        fig = self.lab.curves(
             ds,
             window=self.window,
             by=by,
             highlight=highlight,
-            focus=0.3 * max(spec.steps for spec in self.session.specs) / ds.step.values.max()
-            if self.zoom and ds.sizes["step"] > 1
-            else None,
+            focus=focus,
+            colours=self.colours,
+            previous=self.previous,
         )
         # The x axes span the whole budget, so the curves visibly grow into it.
-        fig.update_xaxes(range=[0, max(spec.steps for spec in self.session.specs)])
-        fig.update_layout(uirevision="live", height=430)
+        fig.update_xaxes(range=[0, budget])
+        fig.update_layout(uirevision="live")
         return fig
 
     def _on_hover(self, event) -> None:
@@ -390,10 +441,20 @@ class LiveRun(pn.viewable.Viewer):
             self.highlight = None
 
     def __panel__(self):
-        buttons = pn.Row(self._run, self._pause, self._resume, self._stop, self._fork)
+        buttons = pn.Row(self._run, self._pause, self._resume, self._stop, self._estimate)
+        knobs = pn.Column(*self._knob_inputs, width=280)
         status = pn.Row(
-            pn.Column(self._scale, self._wd),
+            knobs,
             pn.Column(self._progress, self._status),
             pn.Column(self._colour, self._zoom),
         )
-        return pn.Column(buttons, status, self._alert, self._plot, sizing_mode="stretch_width")
+        actions = pn.Row(*self._action_buttons, self._action_help, sizing_mode="stretch_width")
+        return pn.Column(
+            buttons,
+            self._confirm_row,
+            status,
+            actions,
+            self._alert,
+            self._plot,
+            sizing_mode="stretch_width",
+        )

@@ -1,7 +1,7 @@
-"""A lab's knobs in the page URL, and its export snippet on the page.
+"""A lab's knobs (and preset) in the page URL.
 
 ``?steps=40&workload="mnist1d"`` opens the lab with those knobs (values are JSON, as
-:meth:`~workbench.labs.schedules.SchedulesLab.to_query` writes them), and every knob change
+:meth:`~workbench.labs.base.Lab.to_query` writes them), and every knob change
 rewrites the query so the address bar is always a link to what is on screen. The query is
 parsed strictly with the lab's ``from_query``: a bad value shows an alert naming it and the lab
 keeps its defaults; nothing in the URL is ever executed.
@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl, urlencode
 import panel as pn
 import param
 
-__all__ = ["url_state", "export_pane", "parse_search"]
+__all__ = ["url_state", "parse_search"]
 
 
 def parse_search(search: str) -> dict[str, str]:
@@ -33,12 +33,18 @@ def parse_search(search: str) -> dict[str, str]:
     return out
 
 
-def url_state(lab: param.Parameterized, *, alert: pn.pane.Alert | None = None) -> pn.pane.Alert:
+def url_state(
+    lab: param.Parameterized,
+    *,
+    alert: pn.pane.Alert | None = None,
+    page: param.Parameterized | None = None,
+) -> pn.pane.Alert:
     """Load ``lab``'s knobs from the page URL, then keep the URL in step with them.
 
-    Returns the alert pane that reports a URL it could not read (hidden otherwise); pass your
-    own ``alert`` to reuse one. Outside a served page (no ``pn.state.location``) it does
-    nothing but return the alert.
+    ``page``: an object with a ``preset`` parameter, kept in the URL too (``?preset=...``;
+    applied before the knobs, which then override it). Returns the alert pane that reports a
+    URL it could not read (hidden otherwise); pass your own ``alert`` to reuse one. Outside a
+    served page (no ``pn.state.location``) it does nothing but return the alert.
     """
     alert = alert or pn.pane.Alert("", alert_type="warning", visible=False)
     loc = pn.state.location
@@ -47,32 +53,29 @@ def url_state(lab: param.Parameterized, *, alert: pn.pane.Alert | None = None) -
     knobs = [k for k in lab.param if k != "name"]
     try:
         query = parse_search(loc.search or "")
+        preset = query.pop("preset", None)
+        if preset is not None:
+            if page is None or preset not in page.param.preset.objects:
+                allowed = page.param.preset.objects if page is not None else []
+                raise ValueError(f"preset {preset!r} is not one of {allowed}")
         loaded = type(lab).from_query(query)
     except ValueError as e:
         alert.object = f"**The link's settings were not applied** ({e}); using the defaults."
         alert.visible = True
     else:
+        if preset is not None:
+            page.preset = preset
         lab.param.update(**{k: getattr(loaded, k) for k in query})
 
     defaults = {k: lab.param[k].default for k in knobs}
 
     def _write(*_events) -> None:
         changed = {k: v for k, v in lab.to_query().items() if getattr(lab, k) != defaults[k]}
+        if page is not None and page.preset in lab.presets:
+            changed = {"preset": page.preset, **changed}
         loc.search = f"?{urlencode(changed)}" if changed else ""
 
     lab.param.watch(_write, knobs)
+    if page is not None:
+        page.param.watch(_write, "preset")
     return alert
-
-
-def export_pane(lab) -> pn.viewable.Viewable:
-    """A button that shows ``lab.export()``: the Python that reproduces the page's sweep."""
-    code = pn.pane.Markdown("", visible=False, sizing_mode="stretch_width", css_classes=["export"])
-    button = pn.widgets.Button(label="Export as Python", color="default", width=150)
-
-    def _show(_event=None) -> None:
-        code.object = f"```python\n{lab.export()}```"
-        code.visible = True
-
-    button.on_click(_show)
-    lab.param.watch(lambda *_: code.visible and _show(), [k for k in lab.param if k != "name"])
-    return pn.Column(button, code, sizing_mode="stretch_width")
