@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import torch
 
 from .bucket import Bucket, default_device
-from .engine import plan
+from .engine import _validated, plan
 from .spec import RunSpec
 from .streams import TaskStream
 
@@ -183,16 +183,7 @@ def _checked(specs: Iterable[RunSpec]) -> list[RunSpec]:
         specs = list(specs)
     except TypeError:
         raise ValueError(f"estimate: specs={specs!r} must be a list of RunSpec") from None
-    if not specs:
-        raise ValueError("estimate: specs is empty; pass at least one RunSpec")
-    for i, s in enumerate(specs):
-        if not isinstance(s, RunSpec):
-            raise ValueError(f"estimate: specs[{i}]={s!r} is not a RunSpec")
-        try:
-            s.validate()
-        except ValueError as e:
-            raise ValueError(f"estimate: specs[{i}]: {e}") from None
-    return specs
+    return _validated(specs, who="estimate")
 
 
 def _signature(group: list[RunSpec], device: torch.device) -> tuple:

@@ -38,17 +38,20 @@ def plan(specs: Sequence[RunSpec]) -> list[list[int]]:
     return list(groups.values())
 
 
-def _validated(specs: Iterable[RunSpec]) -> list[RunSpec]:
+def _validated(specs: Iterable[RunSpec], *, who: str = "run") -> list[RunSpec]:
+    """``specs`` as a list, each validated; errors name ``who`` asked and which spec."""
     specs = list(specs)
     if not specs:
-        raise ValueError("run: specs is empty; pass at least one RunSpec")
+        raise ValueError(f"{who}: specs is empty; pass at least one RunSpec")
     for i, s in enumerate(specs):
         if not isinstance(s, RunSpec):
-            raise ValueError(f"run: specs[{i}]={s!r} is not a RunSpec")
+            raise ValueError(f"{who}: specs[{i}]={s!r} is not a RunSpec")
         try:
             s.validate()
         except ValueError as e:
-            raise ValueError(f"specs[{i}]: {e}") from None
+            raise ValueError(
+                f"specs[{i}]: {e}" if who == "run" else f"{who}: specs[{i}]: {e}"
+            ) from None
     return specs
 
 

@@ -4,6 +4,7 @@ clash under --doctest-modules."""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -23,6 +24,14 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 READY_TIMEOUT_S = 90
+# a sweep of the schedules app that trains in seconds (URL query values)
+TINY = {
+    "steps": "40",
+    "seeds": "1",
+    "warmup": "4",
+    "workload": json.dumps("mnist1d"),
+    "peak_lr": "0.01",
+}
 
 
 @pytest.fixture(scope="module")

@@ -216,3 +216,11 @@ def test_the_science_tab_shows_the_repository_guide(app_module):
     science = app.page.tabs[-1]
     assert "river valley" in science.object.lower()
     assert "PHENOMENA" not in app_module.INTRO and "docs/science/schedules.md" in app_module.INTRO
+
+
+def test_actions_are_explained_on_the_page_not_in_a_tooltip_cut_off_at_the_edge(app_module):
+    app = _app(app_module)
+    (fork,) = app.live._action_buttons
+    assert fork.label == "Fork: start the decay now" and not fork.description
+    help_text = app.live._action_help.object
+    assert "**Fork: start the decay now**" in help_text and "linearly to 0" in help_text

@@ -8,15 +8,7 @@ import re
 from urllib.parse import urlencode
 
 import pytest
-from browser_fixtures import browser, cpu_load, page, server  # noqa: F401 (fixtures)
-
-TINY = {
-    "steps": "40",
-    "seeds": "1",
-    "warmup": "4",
-    "workload": json.dumps("mnist1d"),
-    "peak_lr": "0.01",
-}
+from browser_fixtures import TINY, browser, cpu_load, page, server  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.slow
 

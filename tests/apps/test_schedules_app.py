@@ -8,18 +8,9 @@ from urllib.parse import urlencode
 
 import numpy as np
 import pytest
-from browser_fixtures import app_module, browser, page, server  # noqa: F401 (fixtures)
+from browser_fixtures import TINY, app_module, browser, page, server  # noqa: F401 (fixtures)
 
 from workbench.plots.schedules import CLICK_LAYER
-
-TINY = {
-    "steps": "40",
-    "seeds": "1",
-    "warmup": "4",
-    "workload": json.dumps("mnist1d"),
-    "peak_lr": "0.01",
-}
-
 
 # -- the app object (no browser) ---------------------------------------------------------------
 
