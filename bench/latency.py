@@ -201,7 +201,12 @@ def browser(args) -> dict:
             steps.press("Enter")
             page.wait_for_timeout(500)
             page.get_by_role("button", name="Run", exact=True).click()
-            page.get_by_text(re.compile(r"running · step [1-9]\d* / 20000")).first.wait_for()
+            running = page.get_by_text(re.compile(r"running · step [1-9]\d* / 20000")).first
+            anyway = page.get_by_role("button", name="Run anyway")  # asked: a long sweep
+            running.or_(anyway).wait_for()
+            if anyway.is_visible():
+                anyway.click()
+            running.wait_for()
             page.wait_for_timeout(2000)
             streaming = _moves(page, args.moves)
             status = page.get_by_text(re.compile(r"running · step")).first.inner_text()
