@@ -33,6 +33,7 @@ __all__ = ["Estimate", "estimate"]
 _WARM_STEPS = 2  # untimed steps first (allocation, kernel selection); CUDA adds its graph capture
 _PROBE_SECONDS = 0.15  # time the steps of a probe for about this long ...
 _PROBE_STEPS = 64  # ... or this many steps, whichever comes first
+_PROBE_BLOCKS = 4  # but at least this many timed blocks: the fastest one counts
 
 # bucket signature -> (seconds per lockstep step, seconds per evaluation of one task)
 _SPEEDS: dict[tuple, tuple[float, float]] = {}
@@ -224,7 +225,7 @@ def _measure(group: list[RunSpec], device: torch.device) -> tuple[float, float]:
         bucket.advance(n)  # one host sync per call, as in a real chunk
         rates.append((time.perf_counter() - t0) / n)
         timed += n
-        if time.perf_counter() - start > _PROBE_SECONDS:
+        if time.perf_counter() - start > _PROBE_SECONDS and len(rates) >= _PROBE_BLOCKS:
             break
         n = min(2 * n, 8)
     per_step = min(rates)

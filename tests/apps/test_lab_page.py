@@ -173,7 +173,7 @@ def test_history_keeps_every_sweep_overlays_the_last_and_downloads_it(app_module
         live.refresh()
     assert [s.number for s in page.sweeps] == [1, 2]
     table = page.table.value
-    assert list(table.sweep) == [1, 2, 2] and set(table.name) == {"cosine"}
+    assert list(table.sweep) == [1, 2, 2] and set(table.schedule) == {"cosine"}
     assert {"train loss", "test loss", "test accuracy"} <= set(table.columns)
     assert live.previous is page.sweeps[0].ds  # the earlier sweep in grey behind the last
     grey = [t for t in live._plot.object.data if (t.meta or {}).get("previous")]

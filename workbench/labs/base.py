@@ -201,6 +201,8 @@ class Lab(param.Parameterized):
         "seed": ("seed",),
         "run": ("label",),
     }
+    #: What :meth:`name_of` names, in legends and tables ("schedule").
+    name_label: ClassVar[str] = "name"
     #: Names the page's colour map assigns first, so colours do not depend on what is ticked.
     colour_names: ClassVar[tuple[str, ...]] = ()
     #: Fraction of the budget after which the loss axes are zoomed (``None``: no zoom knob).

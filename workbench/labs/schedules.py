@@ -120,6 +120,7 @@ class SchedulesLab(LawAndToy, Lab):
         "run": ("label",),
     }
     colour_names = SCHEDULE_KINDS
+    name_label = "schedule"
     zoom = 0.3
     sliders = ("decay", "new_data", "shift")
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import os
+import re
 import tempfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -266,7 +267,8 @@ class LabPage(pn.viewable.Viewer):
             state=session.state,
         )
         self.sweeps.append(sweep)
-        self.table.value = runs_table(self.sweeps)
+        table = runs_table(self.sweeps)
+        self.table.value = table.rename(columns={"name": self.lab.name_label})
         self._pick.options = [s.number for s in self.sweeps]
         self._pick.value = sweep.number
         self.history_note.object = (
@@ -344,6 +346,16 @@ class LabPage(pn.viewable.Viewer):
             text = path.read_text()
         except OSError:
             text = f"The science guide is in the repository at `{self.lab.science}`."
+        # Panel's Markdown renders math between $$ only; the guide (written for GitHub) also
+        # uses $...$ inline
+        text = re.sub(r"(?<![$\\])\$(?!\$)([^$\n]+?)(?<![$\\])\$(?!\$)", r"$$\1$$", text)
+        # ... and reads "\," or "\{" in it as Markdown escapes: double them inside math
+        text = re.sub(
+            r"\$\$(.+?)\$\$",
+            lambda m: "$$" + re.sub(r"\\([!-/:-@\[-`{-~])", r"\\\\\1", m.group(1)) + "$$",
+            text,
+            flags=re.S,
+        )
         return pn.pane.Markdown(text, sizing_mode="stretch_width", max_width=900)
 
     def __panel__(self):

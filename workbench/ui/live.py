@@ -180,7 +180,9 @@ class LiveRun(pn.viewable.Viewer):
         return list(self._specs() if callable(self._specs) else self._specs)
 
     def describe_cost(self, specs: Sequence[RunSpec] | None = None) -> tuple[float, str]:
-        """The estimated time of ``specs`` (default: :meth:`sweep`) in seconds and in words."""
+        """The estimated time of ``specs`` (default: :meth:`sweep`) in seconds and in words,
+        measured with the thread count training will use (see :func:`leave_a_core_free`)."""
+        leave_a_core_free()
         est = estimate(self.sweep() if specs is None else specs)
         return est.seconds, est.describe()
 
@@ -417,6 +419,9 @@ class LiveRun(pn.viewable.Viewer):
             colours=self.colours,
             previous=self.previous,
         )
+        if fig.layout.legend.title.text:  # "name · branch": say what the lab's names are
+            words = [self.lab.name_label if w == "name" else w for w in by]
+            fig.update_layout(legend_title_text=" · ".join(words))
         # The x axes span the whole budget, so the curves visibly grow into it.
         fig.update_xaxes(range=[0, budget])
         fig.update_layout(uirevision="live")
