@@ -2,6 +2,7 @@
 # Both set up .venv first when needed (torch==2.13.0 before the project, so pip never pulls
 # several GB of CUDA wheels on a CPU machine).
 PYTHON ?= python3
+PORT ?= 5006
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -34,8 +35,8 @@ format: setup
 lab: setup
 	$(BIN)/jupyter lab notebooks/
 
-serve: setup
-	$(BIN)/workbench serve
+serve: setup  # make serve PORT=5007 to use another port
+	$(BIN)/workbench serve --port $(PORT)
 
 bench: setup
 	$(BIN)/python bench/lockstep.py --quick

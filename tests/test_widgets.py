@@ -167,3 +167,66 @@ def test_list_knob_is_json_text_and_bad_json_is_refused():
         assert lab.drawn == [[0, 0], [1, 1]] and json.loads(text.value) == lab.drawn
     lab.add_knot(150, 0.01)
     assert json.loads(text.value) == lab.drawn
+
+
+def lr_figure(lab):
+    return go.Figure([go.Scatter(y=y, name=k) for k, y in lab.preview().items()])
+
+
+def widgets_in(widget):
+    yield widget
+    for child in getattr(widget, "children", ()):
+        yield from widgets_in(child)
+
+
+def test_interactive_plot_has_no_output_widget():
+    """nbclient answers each output routed into an ``Output`` on the kernel's shell socket, which
+    can hide the cell's reply until the cell timeout: headless runs stalled (and an HTML export
+    drops a widget's view)."""
+    plot = interactive_plot(SchedulesLab(), lr_figure, names=["steps"])
+    assert not any(isinstance(x, w.Output) for x in widgets_in(plot))
+
+
+@pytest.fixture
+def displays(monkeypatch):
+    """What ``IPython.display.display`` / ``update_display`` were called with, in order."""
+    import IPython.display
+
+    calls = []
+    for name, kind in (("display", "show"), ("update_display", "update")):
+        monkeypatch.setattr(
+            IPython.display, name, lambda obj, _kind=kind, **kw: calls.append((_kind, obj, kw))
+        )
+    return calls
+
+
+def test_displaying_shows_the_controls_then_the_figure_and_redraws_replace_it(displays):
+    lab = SchedulesLab()
+    plot = interactive_plot(lab, lr_figure, names=["steps"])
+    lab.steps = 500  # not displayed yet: nothing to update
+    assert displays == [] and len(plot.figure.data[0].y) == 500
+    plot._ipython_display_()  # what IPython calls to display it
+    (kind, bundle, kw), (kind2, fig, kw2) = displays
+    assert kind == "show" and kw == {"raw": True}
+    assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == plot.model_id
+    assert kind2 == "show" and fig is plot.figure and kw2["display_id"]
+    plot.children[0].children[0].value = 700  # move the slider: the figure is replaced in place
+    kind3, fig3, kw3 = displays[2]
+    assert (kind3, kw3) == ("update", {"display_id": kw2["display_id"]})
+    assert fig3 is plot.figure and len(fig3.data[0].y) == 700
+
+
+def test_an_error_keeps_the_figure_shown(displays):
+    lab = SchedulesLab()
+
+    def make(lab):
+        if lab.steps > 500:
+            raise ValueError("too long")
+        return lr_figure(lab)
+
+    plot = interactive_plot(lab, make, names=["steps"])
+    plot._ipython_display_()
+    shown = plot.figure
+    lab.steps = 600
+    assert plot.figure is shown and len(displays) == 2  # no update
+    assert "ValueError: too long" in plot.children[1].value

@@ -3,8 +3,9 @@
 A lab declares its knobs once (bounds, defaults, docs); the Panel app builds its widgets from them
 and so does a notebook, through :func:`controls`. Each widget is linked to its knob both ways:
 moving the widget sets the knob (so the lab validates it), and setting the knob in code moves the
-widget. :func:`interactive_plot` re-draws a figure whenever a knob changes. This is the only
-module of the library besides ``workbench/ui/`` that imports a UI toolkit.
+widget. :func:`interactive_plot` re-draws a figure whenever a knob changes, as a plain display
+output (not an ``Output`` widget), so it survives an HTML export and never stalls a headless run.
+This is the only module of the library besides ``workbench/ui/`` that imports a UI toolkit.
 
 Examples
 --------
@@ -22,12 +23,13 @@ from __future__ import annotations
 
 import json
 import math
+import uuid
 from collections.abc import Callable, Sequence
 
 import ipywidgets as w
 import param
 
-__all__ = ["controls", "interactive_plot", "widget_for"]
+__all__ = ["InteractivePlot", "controls", "interactive_plot", "widget_for"]
 
 _STYLE = {"description_width": "initial"}
 _LAYOUT = {"width": "420px"}
@@ -193,20 +195,56 @@ def controls(lab: param.Parameterized, *, names: Sequence[str] | None = None) ->
     return w.VBox(widgets)
 
 
+class InteractivePlot(w.VBox):
+    """Controls and a message line; displaying it also displays a figure under them.
+
+    What :func:`interactive_plot` returns. The figure is not a widget: it is an ordinary
+    display output with a ``display_id``, replaced in place (``update_display``) on every
+    re-draw, so it carries whatever mimetypes the plotly renderer gives it (JSON and HTML after
+    :func:`workbench.notebook.setup`) and survives an HTML export. ``figure`` is the figure
+    shown now.
+    """
+
+    def __init__(self, children: Sequence[w.Widget], figure: object) -> None:
+        super().__init__(children)
+        self.figure = figure
+        self._display_id = uuid.uuid4().hex
+        self._displayed = False
+
+    def show(self, figure: object) -> None:
+        """Replace the figure, in every output that displays this plot."""
+        from IPython.display import update_display
+
+        self.figure = figure
+        if self._displayed:
+            update_display(figure, display_id=self._display_id)
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display(self._repr_mimebundle_(), raw=True)  # the controls (a widget view)
+        display(self.figure, display_id=self._display_id)
+        self._displayed = True
+
+
 def interactive_plot(
     lab: param.Parameterized,
     make_figure: Callable[[param.Parameterized], object],
     *,
     names: Sequence[str] | None = None,
-) -> w.VBox:
+) -> InteractivePlot:
     """The knobs' controls above a figure that is re-drawn whenever a knob changes.
 
-    ``make_figure(lab)`` returns a plotly figure, shown as a ``FigureWidget`` whose data and
-    layout are replaced in place (when plotly's ``anywidget`` dependency is installed and the
-    figure has no animation frames), or otherwise, like any other displayable object,
-    re-displayed in an ``Output``.
-    An error in ``make_figure`` is shown under the controls instead of the figure, and the
-    previous figure stays.
+    ``make_figure(lab)`` returns a plotly figure (or any displayable object). Displayed in a
+    notebook, the result shows the controls and, under them, the figure as an ordinary output
+    that each re-draw replaces in place (an ``update_display_data`` message). An error in
+    ``make_figure`` is shown under the controls instead, and the previous figure stays.
+
+    The figure is deliberately not an ``ipywidgets.Output`` nor a ``FigureWidget``: a widget's
+    view is lost in an HTML export, and nbclient answers every output routed into an ``Output``
+    widget with a message on the kernel's shell socket, which can swallow the wake-up of the
+    cell's own ``execute_reply``; headless runs then sat idle until the cell timeout
+    (jupyter/nbclient#312).
 
     Parameters
     ----------
@@ -218,9 +256,9 @@ def interactive_plot(
 
     Returns
     -------
-    ipywidgets.VBox
-        ``children`` are the controls box, a message ``HTML`` and the figure (a
-        ``FigureWidget`` or an ``Output``).
+    InteractivePlot
+        A ``VBox`` whose ``children`` are the controls box and a message ``HTML``; its
+        ``figure`` is the current figure.
 
     Examples
     --------
@@ -229,43 +267,14 @@ def interactive_plot(
     >>> lab = SchedulesLab()
     >>> def lr_figure(lab):
     ...     return go.Figure([go.Scatter(y=y, name=k) for k, y in lab.preview().items()])
-    >>> import contextlib, io
-    >>> with contextlib.redirect_stdout(io.StringIO()):  # outside a notebook, display() prints
-    ...     box = interactive_plot(lab, lr_figure, names=["steps"])
-    ...     lab.steps = 600
-    >>> box.children[0].children[0].value
-    600
+    >>> plot = interactive_plot(lab, lr_figure, names=["steps"])
+    >>> plot.children[0].children[0].value = 600  # move the steps slider
+    >>> lab.steps, len(plot.figure.data[0].y)
+    (600, 600)
     """
-    import plotly.graph_objects as go
-
     panel = controls(lab, names=names)
     message = w.HTML()
-    first = make_figure(lab)
-    view = None
-    # A FigureWidget cannot play animation frames (and stalls on a figure that has them).
-    if isinstance(first, go.Figure) and not first.frames:
-        try:  # a FigureWidget updates in place; plotly needs the anywidget package for it
-            view = go.FigureWidget(first)
-        except ImportError:
-            view = None
-    if view is not None:
-
-        def show(fig) -> None:
-            with view.batch_update():
-                view.data = ()
-                view.add_traces(list(fig.data))
-                view.layout = fig.layout
-    else:
-        view = w.Output()
-
-        def show(fig) -> None:
-            from IPython.display import display
-
-            view.clear_output(wait=True)
-            with view:
-                display(fig)
-
-        show(first)
+    plot = InteractivePlot([panel, message], make_figure(lab))
 
     def redraw(*_events) -> None:
         try:
@@ -274,7 +283,7 @@ def interactive_plot(
             message.value = f"<span style='color:#b00'>{type(e).__name__}: {e}</span>"
             return
         message.value = ""
-        show(fig)
+        plot.show(fig)
 
     lab.param.watch(redraw, [k for k in lab.param if k != "name"])
-    return w.VBox([panel, message, view])
+    return plot
