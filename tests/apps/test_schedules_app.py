@@ -270,8 +270,10 @@ def test_run_streams_curves_to_completion(server, page, tmp_path):
     page.get_by_role("button", name="Run", exact=True).click()
     page.get_by_text(re.compile(r"running · step \d+ / 40")).first.wait_for()
     page.get_by_text(re.compile(r"done · step 40 / 40")).wait_for(timeout=120_000)
-    value, maximum = page.locator("progress").evaluate("el => [el.value, el.max]")
-    assert value == maximum == 80  # 2 runs x 40 steps
+    # the progress bar's last update may reach the browser just after the status line's
+    progress = page.locator("progress")
+    bar = _wait_for(page, lambda: progress.evaluate("el => [el.value, el.max]") == [80, 80])
+    assert bar, progress.evaluate("el => [el.value, el.max]")  # 2 runs x 40 steps
     # The final redraw reaches the browser just after the status line.
     lengths = _wait_for_plot(page, 1, lambda n: len(n) == 14 and n[0] == 41)
     assert len(lengths) == 14  # 2 schedules x (3 panels x (seeds + median) + LR)

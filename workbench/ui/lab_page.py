@@ -200,12 +200,11 @@ class LabPage(pn.viewable.Viewer):
         except ValueError as e:
             self.knob_alert.object = f"**These knobs do not make a sweep:** {e}"
             self.knob_alert.visible = True
-            self.live._estimate.object = ""
+            self.live.show_estimate("")
             return
         self.knob_alert.visible = False
-        stale = self.live._alert.visible and self.live._alert.object.startswith("Cannot start")
-        if stale and not self.invalid:
-            self.live.hide_error()  # the knobs that made it are fixed
+        if not self.invalid:
+            self.live.hide_error(start_only=True)  # the knobs that made it are fixed
         self._estimate(specs)
         if self.export_code.visible:
             self.show_export()
@@ -224,9 +223,9 @@ class LabPage(pn.viewable.Viewer):
             except ValueError as e:
                 text = f"No estimate: {e}"
             if doc is not None and doc.session_context is not None:
-                doc.add_next_tick_callback(lambda: setattr(self.live._estimate, "object", text))
+                doc.add_next_tick_callback(lambda: self.live.show_estimate(text))
             else:
-                self.live._estimate.object = text
+                self.live.show_estimate(text)
 
         if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
             self._estimating = self._pool.submit(work)

@@ -215,7 +215,7 @@ class LiveRun(pn.viewable.Viewer):
         self._seen_messages, self._drawn, self._ds = 0, None, None
         self.branch_of = {}
         self.highlight = None
-        self._estimate.object = f"Estimated: {words}."
+        self.show_estimate(f"Estimated: {words}.")
         self._plot.object, self._plot.visible = None, False  # no empty axes before data
         self.session.start()
         for k in self.lab.live_knobs:
@@ -286,8 +286,15 @@ class LiveRun(pn.viewable.Viewer):
         self._alert.object = text
         self._alert.visible = True
 
-    def hide_error(self) -> None:
+    def hide_error(self, *, start_only: bool = False) -> None:
+        """Hide the alert (``start_only``: only a "Cannot start" one, once its cause is fixed)."""
+        if start_only and not self._alert.object.startswith("Cannot start"):
+            return
         self._alert.object, self._alert.visible = "", False
+
+    def show_estimate(self, text: str) -> None:
+        """The line beside Run: the sweep's estimated time (or why there is none)."""
+        self._estimate.object = text
 
     def status_text(self) -> str:
         """``running · step 110 / 300 · 6 runs · 12 s · 540 steps/s``: the furthest step any
