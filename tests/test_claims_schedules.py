@@ -213,9 +213,9 @@ def test_law_fitted_on_constant_and_cosine_predicts_the_held_out_wsd_run(runs, l
       end level (``test_wsd_ends_no_worse_than_cosine``), which the law predicts without
       running WSD. On R², the constant run's own curve scores 0.82-0.91 against WSD's (the
       post-warmup descent is shared), 0.01 or more below the laws'.
-    - At the lab's default peak 1e-2 (eval every 7 steps): LR-annealing -0.42% to +0.04%,
-      multi-power -0.41% to +0.76%, constant-LR baseline +0.94% to +1.19%; ratios at most 0.40
-      and 0.72.
+    - At peak 1e-2 (the lab's default until it became 2e-2; eval every 7 steps): LR-annealing
+      -0.42% to +0.04%, multi-power -0.41% to +0.76%, constant-LR baseline +0.94% to +1.19%;
+      ratios at most 0.40 and 0.72.
 
     Choices measured against: ``skip=30`` (the warmup) rather than the first few evaluations
     (``steps // 40``): the loss falls from 2.2 to 1.6 during the warmup, which no power law in

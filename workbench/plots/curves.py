@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import textwrap
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
@@ -214,7 +215,8 @@ def training_curves(
                 if members:
                     run_dash = "dot" if dots else dash
                     traces.append(_runs_trace(xr_, vr, members, color, g, faded, run_dash, axes[k]))
-            with np.errstate(all="ignore"):
+            with warnings.catch_warnings():  # steps no run of the group reached yet: NaN
+                warnings.simplefilter("ignore", RuntimeWarning)
                 med = np.nanmedian(v[idx], axis=0)
             traces.append(
                 dict(
@@ -423,7 +425,8 @@ def _previous_traces(
             if panel is None:
                 continue
             x, v = _thin(previous[panel.x].values, panel.values)
-            with np.errstate(all="ignore"):
+            with warnings.catch_warnings():  # steps no run of the group reached yet: NaN
+                warnings.simplefilter("ignore", RuntimeWarning)
                 med = np.nanmedian(v[idx], axis=0) if panel.key != "lr" else v[idx[0]]
             out.append(
                 dict(

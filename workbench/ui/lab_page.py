@@ -145,7 +145,7 @@ class LabPage(pn.viewable.Viewer):
             show_index=False,
             pagination=None,
         )
-        self._pick = pn.widgets.Select(name="Sweep", options=[], width=120)
+        self._pick = pn.widgets.Select(label="Sweep", options=[], width=120)
         self._nc = pn.widgets.FileDownload(
             callback=self._netcdf,
             filename="sweep.nc",
@@ -363,7 +363,7 @@ class LabPage(pn.viewable.Viewer):
     def _build_layout(self):
         left = pn.Column(
             "### Knobs",
-            pn.widgets.Select.from_param(self.param.preset, name="Preset"),
+            pn.widgets.Select.from_param(self.param.preset, label="Preset"),
             self.explanation,
             self._reset,
             *self.inputs.values(),
