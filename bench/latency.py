@@ -70,6 +70,7 @@ def percentiles(ms: list[float]) -> dict:
 
 def server_side(args) -> dict:
     sys.path.insert(0, str(REPO / "apps"))
+    import panel as pn
     import schedules as app_module
 
     import workbench as wb
@@ -82,7 +83,7 @@ def server_side(args) -> dict:
         warmup=args.steps // 10,
         seeds=3,
     )
-    root = app.__panel__().get_root()  # Bokeh models exist: updates serialize as when served
+    root = pn.panel(app).get_root()  # Bokeh models exist: updates serialize as when served
     app.live.start()
     app.live.session.wait(600)
     app.live.refresh()  # the page's poll: sees "done", fits the law
