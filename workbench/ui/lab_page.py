@@ -164,6 +164,8 @@ class LabPage(pn.viewable.Viewer):
         self.history_note = pn.pane.Markdown("No sweep yet: press **Run**.")
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="workbench-estimate")
         self._estimating = None
+        if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
+            pn.state.on_session_destroyed(lambda _ctx: self._pool.shutdown(wait=False))
         self.url_alert = url_state(lab, page=self)
         self.param.watch(self._apply_preset, "preset")
         self.param.watch(lambda _: self._update_overlay(), "overlay")
