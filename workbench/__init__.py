@@ -26,6 +26,7 @@ from .optim import SGD, AdamW, Lion, Muon
 from .results import Cache, load, save, spec_code, specs_of
 from .session import Session
 from .spec import RunSpec, flatten, grid, set_path, varying
+from .stream_builders import class_incremental, permuted, rotated
 from .streams import TaskStream, sequence
 from .trained import trained_specs
 
@@ -45,6 +46,7 @@ __all__ = [
     "StackedModel",
     "TaskStream",
     "Transformer",
+    "class_incremental",
     "data",
     "data_spec",
     "default_device",
@@ -52,6 +54,8 @@ __all__ = [
     "flatten",
     "grid",
     "load",
+    "permuted",
+    "rotated",
     "run",
     "save",
     "schedules",

@@ -9,6 +9,7 @@ import torch
 
 from .core import TensorData, _rng, _sizes
 from .params import DatasetEntry, _fraction
+from .views import IMAGE_VIEWS
 
 if TYPE_CHECKING:
     from .spec import DataSpec
@@ -61,4 +62,5 @@ ENTRY = DatasetEntry(
     build=_build_digits,
     sizes=_digits_sizes,
     check=_check_digits,
+    views=IMAGE_VIEWS,
 )

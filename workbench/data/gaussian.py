@@ -10,6 +10,7 @@ import torch
 
 from .core import TensorData, _rng, _sizes
 from .params import DatasetEntry, _count, _fraction
+from .views import FEATURE_VIEWS
 
 if TYPE_CHECKING:
     from .spec import DataSpec
@@ -66,4 +67,5 @@ ENTRY = DatasetEntry(
     },
     build=_build_gaussian,
     sizes=_gaussian_sizes,
+    views=FEATURE_VIEWS,
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from . import views as _views
 from .core import TensorData
 from .registry import DATASETS
 from .spec import DataSpec, _as_spec
@@ -40,6 +41,8 @@ def load(spec: DataSpec | str, **params: Any) -> TensorData:
 
 @functools.lru_cache(maxsize=32)
 def _load_memo(spec: DataSpec) -> TensorData:
+    if _views.has_views(spec):  # the plain dataset (memoised too), then the views
+        return _views.apply(_load_memo(_views.base_spec(spec)), spec)
     return DATASETS[spec.name].build(spec)
 
 
@@ -54,7 +57,7 @@ def clear_memo() -> None:
 
 
 def info(spec: DataSpec | str, **params: Any) -> dict[str, Any]:
-    """Sizes of a dataset, computed without generating it.
+    """Sizes of a dataset, computed without generating it (a class subset loads the labels).
 
     Parameters
     ----------
@@ -77,4 +80,8 @@ def info(spec: DataSpec | str, **params: Any) -> dict[str, Any]:
      'vocab': 8}
     """
     spec = _as_spec(spec, params)
-    return DATASETS[spec.name].sizes(spec)
+    sizes = DATASETS[spec.name].sizes(spec)
+    if dict(spec.params).get("subset"):  # counting needs the labels
+        n_train, n_test = _views.subset_sizes(_load_memo(_views.base_spec(spec)), spec)
+        sizes = {**sizes, "n_train": n_train, "n_test": n_test}
+    return sizes

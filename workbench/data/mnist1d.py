@@ -16,6 +16,7 @@ import torch
 
 from .core import TensorData, _sizes, _split_count
 from .params import DatasetEntry, _count, _fraction
+from .views import FEATURE_VIEWS
 
 if TYPE_CHECKING:
     from .spec import DataSpec
@@ -163,4 +164,5 @@ ENTRY = DatasetEntry(
     build=_build_mnist1d,
     sizes=_mnist1d_sizes,
     check=_check_mnist1d,
+    views=FEATURE_VIEWS,
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import numbers
 from collections.abc import Callable, Mapping
@@ -15,7 +16,11 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class _Param:
-    """One dataset keyword: its default, type and allowed range (``kind`` is int, float or str)."""
+    """One dataset keyword: its default, type and allowed range.
+
+    ``kind`` is int, float, str, or tuple: a set of integers in ``[lo, hi]``, given as a list or
+    tuple of distinct integers and kept sorted (so ``[1, 0]`` and ``(0, 1)`` are the same spec).
+    """
 
     default: Any
     kind: type
@@ -26,6 +31,8 @@ class _Param:
     choices: tuple[str, ...] = ()
 
     def allowed(self) -> str:
+        if self.kind is tuple:
+            return f"a list of distinct integers >= {_fmt(self.lo or 0)}"
         if self.kind is str:
             return f"one of {list(self.choices)}"
         what = "an integer" if self.kind is int else "a number"
@@ -39,6 +46,16 @@ class _Param:
     def coerce(self, dataset: str, name: str, value: Any) -> Any:
         """Return ``value`` as this param's canonical Python type, or raise ValueError."""
         bad = ValueError(f"{dataset}: {name}={value!r} must be {self.allowed()}")
+        if self.kind is tuple:
+            if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+                raise bad
+            lo = self.lo or 0
+            if any(isinstance(v, bool) or not isinstance(v, numbers.Integral) for v in value):
+                raise bad
+            items = [int(v) for v in value]
+            if any(v < lo for v in items) or len(set(items)) != len(items):
+                raise bad
+            return tuple(sorted(items))
         if self.kind is str:
             if not isinstance(value, str) or value not in self.choices:
                 raise bad
@@ -88,6 +105,9 @@ class DatasetEntry:
         The cheap :func:`info` dict for a validated spec.
     check : Callable[[dict], None]
         Cross-param validation on the canonical params; raises ValueError.
+    views : Mapping[str, _Param]
+        The view params the dataset accepts (:mod:`workbench.data.views`): applied to the built
+        dataset, and left out of a spec's params while at their defaults.
     """
 
     description: str
@@ -95,6 +115,7 @@ class DatasetEntry:
     build: Callable[[DataSpec], TensorData]
     sizes: Callable[[DataSpec], dict]
     check: Callable[[dict], None] = lambda params: None
+    views: Mapping[str, _Param] = dataclasses.field(default_factory=dict)
 
     @property
     def defaults(self) -> dict[str, Any]:

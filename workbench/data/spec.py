@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from . import views as _views
 from .params import DatasetEntry
 from .registry import DATASETS
 
@@ -17,7 +18,10 @@ class DataSpec:
 
     Construction validates and canonicalises: ``params`` always holds every param of the dataset
     (defaults filled in) as ``(key, value)`` pairs sorted by key, so equal datasets have equal,
-    hashable specs. Params read as attributes (``spec.classes``). Prefer :func:`data_spec`.
+    hashable specs. View params (:mod:`workbench.data.views`: ``subset``, ``permute_seed``,
+    ``permute_fraction``, ``rotate``) are held only when they differ from their defaults, so a
+    spec without views reads (and hashes) as before. Params and views read as attributes
+    (``spec.classes``, ``spec.subset``). Prefer :func:`data_spec`.
 
     Parameters
     ----------
@@ -50,18 +54,33 @@ class DataSpec:
         if self.seed < 0:
             raise ValueError(f"{self.name}: seed={self.seed!r} must be an integer >= 0")
         given = _param_dict(self.name, self.params)
-        unknown = sorted(set(given) - set(entry.params))
+        allowed = {**entry.params, **entry.views}
+        unknown = sorted(set(given) - set(allowed))
         if unknown:
-            raise ValueError(
-                f"{self.name}: unknown param {unknown[0]!r}; allowed: {sorted(entry.params)}"
-            )
+            key = unknown[0]
+            if key in _views.VIEW_NAMES:
+                having = sorted(n for n, e in DATASETS.items() if key in e.views)
+                raise ValueError(
+                    f"{self.name}: {key}={given[key]!r} is a view of {having} only; "
+                    f"{self.name} allows: {sorted(allowed)}"
+                )
+            raise ValueError(f"{self.name}: unknown param {key!r}; allowed: {sorted(allowed)}")
         canon = {
             key: p.coerce(self.name, key, given.get(key, p.default))
             for key, p in sorted(entry.params.items())
         }
         entry.check(canon)
+        # views at their defaults are left out, so specs without views keep their old form
+        views = {
+            key: p.coerce(self.name, key, given[key])
+            for key, p in entry.views.items()
+            if key in given
+        }
+        views = {key: v for key, v in views.items() if v != entry.views[key].default}
         object.__setattr__(self, "seed", int(self.seed))
-        object.__setattr__(self, "params", tuple(canon.items()))
+        object.__setattr__(self, "params", tuple(sorted({**canon, **views}.items())))
+        if views:
+            _views.check(self, entry.sizes(self)["n_classes"])
 
     def __getattr__(self, name: str) -> Any:
         # Only called when normal lookup fails; private names (pickle, copy) must fail fast.
@@ -70,8 +89,11 @@ class DataSpec:
         params = dict(object.__getattribute__(self, "params"))
         if name in params:
             return params[name]
+        views = DATASETS[object.__getattribute__(self, "name")].views
+        if name in views:
+            return views[name].default
         raise AttributeError(
-            f"{self.name}: DataSpec has no param {name!r}; allowed: {sorted(params)}"
+            f"{self.name}: DataSpec has no param {name!r}; allowed: {sorted({**params, **views})}"
         )
 
     def replace(self, **changes: Any) -> DataSpec:
@@ -91,9 +113,10 @@ class DataSpec:
             params = dict(changes.pop("params"))
         else:
             params = dict(self.params) if name == self.name else {}
-        allowed = sorted(_entry(name).params)
+        entry = _entry(name)
+        allowed = sorted({**entry.params, **entry.views})
         for key in changes:
-            if key not in allowed:
+            if key not in allowed and key not in _views.VIEW_NAMES:  # views: named below
                 raise ValueError(
                     f"{name}: unknown field {key!r}; allowed: {['name', 'seed', 'params']}"
                     f" + {allowed}"
