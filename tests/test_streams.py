@@ -162,12 +162,13 @@ def test_lockstep_stream_matches_the_reference_across_switches(device, optimizer
         )
         torch.testing.assert_close(bucket.model.flat[i].cpu(), ref["params"], rtol=0, atol=1e-5)
     # each task's test set, every evaluation; eval_loss is the task step eval_step trains on
-    assert chunk.eval_steps.tolist() == [0, 10, 20, 30, 40]
-    assert chunk.evals["task_loss"].shape == (3, 5, 3)
+    # (eval_every=10, and every task switch: 13 and 27)
+    assert chunk.eval_steps.tolist() == [0, 10, 13, 20, 27, 30, 40]
+    assert chunk.evals["task_loss"].shape == (3, 7, 3)
     current = [GAUSSIAN3.task_at(min(s, 39)) for s in chunk.eval_steps]
-    assert current == [0, 0, 1, 2, 2]
+    assert current == [0, 0, 1, 1, 2, 2, 2]
     np.testing.assert_array_equal(
-        chunk.evals["eval_loss"], chunk.evals["task_loss"][:, range(5), current]
+        chunk.evals["eval_loss"], chunk.evals["task_loss"][:, range(7), current]
     )
 
 
@@ -294,9 +295,12 @@ def test_dataset_of_mixed_streams_round_trips_through_netcdf_and_the_cache(tmp_p
     assert ds.task_loss.dims == ("run", "eval_step", "task") and ds.sizes["task"] == 3
     assert ds.task.values.tolist() == ["a", "b/x", "c"]
     assert ds.task_start.values.tolist() == [[0, 13, 27], [0, 20, -1], [-1, -1, -1]]
-    assert (
-        np.isnan(ds.task_loss.values[1, :, 2]).all() and np.isfinite(ds.task_loss[1, :, :2]).all()
-    )
+    # run 0 is also evaluated at its switches 13 and 27, run 1 at 20: the others' steps are NaN
+    assert ds.eval_step.values.tolist() == [0, 10, 13, 20, 27, 30, 40]
+    own = [0, 10, 20, 30, 40]
+    assert np.isnan(ds.task_loss.values[1, :, 2]).all()
+    assert np.isfinite(ds.task_loss[1, :, :2].sel(eval_step=own)).all()
+    assert np.isnan(ds.task_loss[1, :, :2].sel(eval_step=[13, 27])).all()
     assert ds.task_loss.attrs["units"] == "nats"
     back = results.load(results.save(ds, tmp_path / "ds.nc"))
     assert back.identical(ds)
@@ -304,3 +308,20 @@ def test_dataset_of_mixed_streams_round_trips_through_netcdf_and_the_cache(tmp_p
     cached = wb.run(specs, cache=tmp_path / "cache")  # every run read back from the cache
     for k in ("task_loss", "task_acc", "task_index", "eval_loss", "train_loss"):
         np.testing.assert_array_equal(cached[k].values, ds[k].values)
+
+
+def test_a_stream_is_evaluated_at_every_task_switch_whatever_eval_every():
+    """An accuracy matrix needs each task's end: evaluations land on every switch step too."""
+    stream = wb.class_incremental("digits", classes_per_task=5, task_steps=15)  # 2 tasks
+    spec = wb.RunSpec(
+        data=stream,
+        model=wb.MLP(hidden=(16,)),
+        optimizer=wb.SGD(lr=0.1),
+        steps=30,
+        batch_size=32,
+        eval_every=20,
+    )
+    ds = wb.run([spec])
+    assert ds.eval_step.values.tolist() == [0, 15, 20, 30]
+    acc = ds.task_acc.sel(eval_step=15).values[0]  # the model as task 0 left it
+    assert acc[0] > acc[1]  # it has learned task 0's classes, not task 1's

@@ -121,6 +121,9 @@ class Bucket:
         self.steps, self.batch_size, self.eval_every = s0.steps, s0.batch_size, s0.eval_every
         self.stream = as_stream(s0.data)
         self.is_stream = isinstance(s0.data, TaskStream)  # a plain dataset has no task metrics
+        # a stream is also evaluated at every task switch (the model as task k-1 left it), so
+        # an accuracy matrix is exact whatever eval_every is
+        self._switches = frozenset(self.stream.starts[1:]) if self.is_stream else frozenset()
         seeds = torch.tensor([s.seed for s in self.specs], device=self.device)
         self.feed = Feed(self.stream, s0.model, seeds, batch_size=self.batch_size)
         in_dim, out_dim = s0.model.dims(_data.info(self.stream.tasks[0]))
@@ -330,7 +333,7 @@ class Bucket:
             else:
                 self._step()
             done = t + 1
-            if done % self.eval_every == 0 or done == self.steps:
+            if done % self.eval_every == 0 or done == self.steps or done in self._switches:
                 ev_steps.append(done)
                 for name, v in self._evaluate(done).items():
                     ev[name].append(v)

@@ -5,7 +5,9 @@ which each one starts, and a label per task. It goes where a dataset goes, as ``
 the run trains on task ``k`` from ``starts[k]`` until the next task starts, and every evaluation
 measures every task's test set (``task_loss``/``task_acc`` in the results, dims ``(run,
 eval_step, task)``), while ``eval_loss``/``eval_acc`` keep meaning "on the test set of the task
-being trained". Make one with :func:`sequence`.
+being trained". Besides every ``eval_every`` steps, a stream is evaluated at every task switch
+(the model as the previous task left it), so an accuracy matrix is exact whatever
+``eval_every`` is. Make one with :func:`sequence`.
 
 The data order of a run within task ``k`` is a pure function of (run seed, ``k``, epoch counted
 from the task's start) (:func:`~workbench.feed.epoch_order`), so task 0 of a stream sees the
