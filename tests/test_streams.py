@@ -325,3 +325,14 @@ def test_a_stream_is_evaluated_at_every_task_switch_whatever_eval_every():
     assert ds.eval_step.values.tolist() == [0, 15, 20, 30]
     acc = ds.task_acc.sel(eval_step=15).values[0]  # the model as task 0 left it
     assert acc[0] > acc[1]  # it has learned task 0's classes, not task 1's
+
+
+def test_a_recurring_task_has_one_device_copy_and_one_evaluation():
+    a, b = _gaussian(0, 96), _gaussian(1, 160)
+    stream = wb.sequence([a, b, a], [0, 10, 20], names=["a", "b", "a again"])
+    bucket = Bucket([_mlp_spec(stream, wb.SGD(lr=0.1))], device="cpu")
+    assert bucket.feed.same == [0, 1, 0]
+    assert bucket.feed.test_set(2)[0] is bucket.feed.test_set(0)[0]
+    chunk = bucket.advance(40)
+    loss = chunk.evals["task_loss"][0]  # (eval_step, task)
+    np.testing.assert_array_equal(loss[:, 0], loss[:, 2])

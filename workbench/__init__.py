@@ -23,6 +23,7 @@ from .data import DataSpec, data_spec
 from .engine import Chunk, default_device, run, stream
 from .models import MLP, StackedModel, Transformer
 from .optim import SGD, AdamW, Lion, Muon
+from .recurring import power_law, recurring
 from .results import Cache, load, save, spec_code, specs_of
 from .session import Session
 from .spec import RunSpec, flatten, grid, set_path, varying
@@ -55,6 +56,8 @@ __all__ = [
     "grid",
     "load",
     "permuted",
+    "power_law",
+    "recurring",
     "rotated",
     "run",
     "save",
