@@ -17,7 +17,7 @@ try:
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.1.0"
 
-from . import data, schedules, streams
+from . import continual, data, schedules, streams
 from .cost import Estimate, estimate
 from .data import DataSpec, data_spec
 from .engine import Chunk, default_device, run, stream
@@ -48,6 +48,7 @@ __all__ = [
     "TaskStream",
     "Transformer",
     "class_incremental",
+    "continual",
     "data",
     "data_spec",
     "default_device",

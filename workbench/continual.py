@@ -1,0 +1,451 @@
+"""Continual-learning metrics: the accuracy matrix and what is read from it.
+
+``R = accuracy_matrix(ds)`` has dims ``(run, trained, task)``: ``R[i, j]`` is the accuracy on
+task ``j`` at the end of training task ``i``. From it: :func:`acc`, :func:`bwt`, :func:`fwt`
+(Lopez-Paz & Ranzato, 2017) and :func:`forgetting` (Chaudhry et al., 2018, with the variants of
+other libraries). From the whole evaluation history (``ds.task_acc``): :func:`min_acc` and
+:func:`wc_acc` (De Lange et al., 2023), which see the drops between task ends.
+
+Conventions, shared by every function here:
+
+- Tasks are indexed from 0 in code (``R[i, j]``); the docstring formulas use the same indices,
+  and ``T`` is the index of a run's last task.
+- ``NaN`` marks what does not exist: a task a run does not have (runs with fewer tasks are
+  padded), and a metric over an empty set of tasks (BWT, FWT and forgetting of a one-task run,
+  the forgetting and min-ACC of the last task). Never ``0``: a zero would read as "measured, no
+  forgetting" and would pull averages over runs toward zero; ``NaN`` is skipped by
+  ``nanmean``/``xarray``'s ``mean``.
+- A run's tasks are those with a finite diagonal ``R[j, j]``; they come first (padding is at the
+  end).
+
+Examples
+--------
+>>> import workbench as wb
+>>> stream = wb.class_incremental("digits", classes_per_task=5, task_steps=30)
+>>> spec = wb.RunSpec(data=stream, model=wb.MLP(hidden=(16,)), optimizer=wb.SGD(lr=0.1),
+...                   steps=60, batch_size=32, eval_every=10)
+>>> R = accuracy_matrix(wb.run([spec]))
+>>> R.dims, R.shape
+(('run', 'trained', 'task'), (1, 2, 2))
+>>> bool(bwt(R)[0] < 0)  # fine-tuning on new classes forgets the old ones
+True
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import xarray as xr
+
+__all__ = ["accuracy_matrix", "acc", "bwt", "fwt", "forgetting", "min_acc", "wc_acc"]
+
+DEFINITIONS = ("max_before_last", "first_after", "max_all_rows")
+
+
+# -- from the results Dataset --------------------------------------------------------------------
+
+
+def accuracy_matrix(ds: xr.Dataset) -> xr.DataArray:
+    """The accuracy matrix ``R``: accuracy on each task at the end of training each task.
+
+    ``R[i, j]`` is ``ds.task_acc`` of task ``j`` at the evaluation that ends task ``i``: the one at
+    the step where task ``i + 1`` starts (the engine evaluates every task switch, the model as
+    task ``i`` left it), or the run's final evaluation for its last task. Rows ``i < j`` hold the
+    accuracy on tasks not yet trained (0 for unseen classes in a class-incremental stream).
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Results of runs on task streams: ``task_acc`` ``(run, eval_step, task)``, the
+        ``task_start`` coordinate ``(run, task)`` (``-1`` for a task a run does not have) and
+        ``task_index`` ``(run, step)`` (``-1`` after a run's last step; without it, a run ends
+        at its last evaluation).
+
+    Returns
+    -------
+    xarray.DataArray
+        Dims ``(run, trained, task)``, both task dims labelled with the task names, the run
+        coordinates of ``ds`` kept. ``NaN`` in the rows and columns of tasks a run does not have.
+
+    Raises
+    ------
+    ValueError
+        If ``ds`` has no ``task_acc``, or a run was not evaluated at the end of one of its tasks.
+
+    Examples
+    --------
+    >>> import workbench as wb
+    >>> stream = wb.class_incremental("digits", classes_per_task=5, task_steps=30)
+    >>> spec = wb.RunSpec(data=stream, model=wb.MLP(hidden=(16,)), optimizer=wb.SGD(lr=0.1),
+    ...                   steps=60, batch_size=32, eval_every=25)
+    >>> R = accuracy_matrix(wb.run([spec]))
+    >>> first = R.sel(trained="classes 0-4")  # at step 30, the switch, not an eval_every step
+    >>> bool(first[0, 0] > 0.5), float(first[0, 1])  # task 1's classes not yet seen
+    (True, 0.0)
+    """
+    acc_ = _task_acc(ds, "accuracy_matrix")
+    ends = _task_ends(ds, acc_)  # (run, task): the eval step that ends each task, -1: none
+    steps = ds["eval_step"].values.tolist()
+    pos = {int(s): k for k, s in enumerate(steps)}
+    values = acc_.values  # (run, eval_step, task)
+    n_runs, _, n_tasks = values.shape
+    out = np.full((n_runs, n_tasks, n_tasks), np.nan)
+    for r in range(n_runs):
+        mine = ends[r] >= 0
+        for i in np.flatnonzero(mine):
+            k = pos.get(int(ends[r, i]))
+            if k is None or not np.isfinite(values[r, k, mine]).any():
+                raise ValueError(
+                    f"accuracy_matrix: run {r} has no evaluation at step {int(ends[r, i])}, where "
+                    f"task {str(ds['task'].values[i])!r} ends; results from an engine that "
+                    "evaluates every task switch are needed"
+                )
+            out[r, i, mine] = values[r, k, mine]
+    coords = {
+        name: c
+        for name, c in acc_.coords.items()
+        if set(c.dims) <= {"run", "task"} and name != "eval_step"
+    }
+    coords["trained"] = ("trained", ds["task"].values)
+    R = xr.DataArray(out, dims=("run", "trained", "task"), coords=coords, name="accuracy_matrix")
+    R.attrs.update(
+        long_name="accuracy on task (column) at the end of training task (row)", units="fraction"
+    )
+    return R
+
+
+def min_acc(ds: xr.Dataset) -> xr.DataArray:
+    """min-ACC per task: the lowest accuracy on a task after it was learned (De Lange et al., 2023).
+
+    ``min_acc[k] = min over evaluations e with end_k < e <= end_T of task_acc[e, k]``, where
+    ``end_k`` is the evaluation that ends task ``k`` (as in :func:`accuracy_matrix`) and ``end_T``
+    the run's final one: strictly after the end-of-task evaluation, up to and including the last.
+    It sees the stability gap, the drop in the first steps of the next task that evaluations at
+    task ends miss, so the finer ``eval_every``, the lower (and truer) it is. A minimum over noisy
+    estimates is biased downward, which is why probes are a fixed set.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        As for :func:`accuracy_matrix`.
+
+    Returns
+    -------
+    xarray.DataArray
+        Dims ``(run, task)``; ``NaN`` for a run's last task (nothing comes after it) and for
+        tasks a run does not have.
+
+    Examples
+    --------
+    >>> import workbench as wb
+    >>> stream = wb.class_incremental("digits", classes_per_task=5, task_steps=30)
+    >>> spec = wb.RunSpec(data=stream, model=wb.MLP(hidden=(16,)), optimizer=wb.SGD(lr=0.1),
+    ...                   steps=60, batch_size=32, eval_every=10)
+    >>> m = min_acc(wb.run([spec]))
+    >>> m.dims, bool(m[0, 0] < 0.2), bool(np.isnan(m[0, 1]))
+    (('run', 'task'), True, True)
+    """
+    return _min_acc(ds, _task_acc(ds, "min_acc"), until=None)
+
+
+def wc_acc(ds: xr.Dataset, k: int) -> xr.DataArray:
+    """Worst-case accuracy after learning ``k`` tasks (De Lange et al., 2023).
+
+    ``WC-ACC_k = (1/k) · R[k-1, k-1] + (1 - 1/k) · mean_{j < k-1} min-ACC_j``, with ``k``
+    counting tasks from 1 (the formula's ``1/k``) and tasks indexed from 0: ``R[k-1, k-1]`` is
+    the accuracy on the ``k``-th task at its end, and ``min-ACC_j`` is the minimum over the
+    evaluations strictly after task ``j`` ended up to the end of task ``k - 1``. So ``WC-ACC_1 =
+    R[0, 0]``, and for ``k`` the run's number of tasks the minima are those of :func:`min_acc`.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        As for :func:`accuracy_matrix`.
+    k : int
+        The number of tasks learned, ``1 <= k <=`` the number of tasks in ``ds``.
+
+    Returns
+    -------
+    xarray.DataArray
+        Dims ``(run,)``; ``NaN`` for a run with fewer than ``k`` tasks.
+
+    Examples
+    --------
+    >>> import workbench as wb
+    >>> stream = wb.class_incremental("digits", classes_per_task=5, task_steps=30)
+    >>> spec = wb.RunSpec(data=stream, model=wb.MLP(hidden=(16,)), optimizer=wb.SGD(lr=0.1),
+    ...                   steps=60, batch_size=32, eval_every=10)
+    >>> ds = wb.run([spec])
+    >>> R = accuracy_matrix(ds)
+    >>> bool(wc_acc(ds, 1)[0] == R[0, 0, 0])
+    True
+    >>> bool(wc_acc(ds, 2)[0] == R[0, 1, 1] / 2 + min_acc(ds)[0, 0] / 2)
+    True
+    """
+    acc_ = _task_acc(ds, "wc_acc")
+    n_tasks = acc_.sizes["task"]
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= n_tasks:
+        raise ValueError(f"wc_acc: k={k!r} must be an int in [1, {n_tasks}] (tasks learned)")
+    k = int(k)
+    ends = _task_ends(ds, acc_)
+    R = accuracy_matrix(ds)
+    current = R.isel(trained=k - 1, task=k - 1).values  # (run,)
+    if k == 1:
+        out = current
+    else:
+        m = _min_acc(ds, acc_, until=ends[:, k - 1]).values[:, : k - 1]  # (run, k-1)
+        with np.errstate(invalid="ignore"):
+            out = current / k + (1 - 1 / k) * m.mean(axis=1)
+    out = np.where(ends[:, k - 1] >= 0, out, np.nan)
+    return xr.DataArray(out, dims=("run",), coords=_run_coords(acc_), name="wc_acc")
+
+
+# -- from the accuracy matrix --------------------------------------------------------------------
+
+
+def acc(R: xr.DataArray) -> xr.DataArray:
+    """Average accuracy at the end: ``ACC = mean_{j <= T} R[T, j]``.
+
+    Parameters
+    ----------
+    R : xarray.DataArray
+        An accuracy matrix with dims ``trained`` and ``task`` (and any others, e.g. ``run``).
+
+    Returns
+    -------
+    xarray.DataArray
+        ``R``'s other dims.
+
+    Examples
+    --------
+    >>> R = xr.DataArray([[0.9, 0.1], [0.5, 0.8]], dims=("trained", "task"))
+    >>> float(acc(R))
+    0.65
+    """
+    return _reduce(R, "acc", lambda r, T: r[T, : T + 1].mean())
+
+
+def bwt(R: xr.DataArray) -> xr.DataArray:
+    """Backward transfer: ``BWT = mean_{j < T} (R[T, j] - R[j, j])`` (Lopez-Paz & Ranzato, 2017).
+
+    Negative is forgetting. ``NaN`` for a one-task run (no earlier task to look back on). Equal
+    to ``-forgetting(R, definition="first_after").average``.
+
+    Examples
+    --------
+    >>> R = xr.DataArray([[0.9, 0.1], [0.5, 0.8]], dims=("trained", "task"))
+    >>> round(float(bwt(R)), 6)
+    -0.4
+    """
+    return _reduce(R, "bwt", lambda r, T: (r[T, :T] - np.diag(r)[:T]).mean() if T else np.nan)
+
+
+def fwt(R: xr.DataArray, baseline: xr.DataArray) -> xr.DataArray:
+    """Forward transfer: ``FWT = mean_{1 <= j <= T} (R[j-1, j] - b_j)`` (Lopez-Paz & Ranzato, 2017).
+
+    ``b_j`` is the accuracy on task ``j`` of the model at initialisation: in our results,
+    ``ds.task_acc.sel(eval_step=0)`` (every run is evaluated before its first step). With tasks
+    indexed from 0, the sum starts at the second task (the paper's ``j > 1``, 1-indexed); a
+    one-task run has ``NaN``.
+
+    Degenerate in class-incremental streams: before task ``j`` is trained the model never
+    predicts its classes, so ``R[j-1, j]`` is 0 for every method and FWT reduces to
+    ``-mean_j b_j``; it compares initialisations, not methods. Use it on permuted, rotated or
+    recurring streams.
+
+    Parameters
+    ----------
+    R : xarray.DataArray
+        An accuracy matrix with dims ``trained`` and ``task``.
+    baseline : xarray.DataArray
+        ``b_j`` with a ``task`` dim, broadcast against ``R``'s other dims.
+
+    Examples
+    --------
+    >>> R = xr.DataArray([[0.9, 0.3, 0.2], [0.8, 0.9, 0.4], [0.7, 0.8, 0.9]],
+    ...                  dims=("trained", "task"))
+    >>> b = xr.DataArray([0.1, 0.1, 0.1], dims="task")
+    >>> round(float(fwt(R, b)), 6)  # ((0.3 - 0.1) + (0.4 - 0.1)) / 2
+    0.25
+    """
+    if "task" not in baseline.dims:
+        raise ValueError(f"fwt: baseline has dims {baseline.dims}; it needs a 'task' dim")
+    rel = R - baseline  # R[i, j] - b_j, broadcast over the other dims by name
+    R = xr.broadcast(R, rel)[0]
+    T = _last_task(R)
+    diff = np.diagonal(_as_last2(rel).values[..., :-1, 1:], axis1=-2, axis2=-1)  # (..., T)
+    out = np.full(T.shape, np.nan)
+    for idx in np.ndindex(T.shape):
+        if T[idx] >= 1:
+            out[idx] = diff[idx][: T[idx]].mean()
+    return _wrap(rel, out, "fwt")
+
+
+def forgetting(
+    R: xr.DataArray,
+    *,
+    definition: Literal["max_before_last", "first_after", "max_all_rows"] = "max_before_last",
+) -> xr.Dataset:
+    """Forgetting of each task and its mean over tasks ``j < T``.
+
+    Three definitions in use, all read from the same matrix (rows before task ``j`` was
+    trained are never counted: an accuracy before learning is not knowledge that can be lost,
+    and FACIL and Mammoth keep 0 there):
+
+    - ``"max_before_last"`` (the default; Chaudhry et al., 2018, FACIL, Renate):
+      ``f_j = max_{j <= l < T} R[l, j] - R[T, j]``, the drop from the best accuracy the task had
+      before the last task; ``>= 0`` unless the last task improved it (then negative);
+    - ``"first_after"`` (Avalanche): ``f_j = R[j, j] - R[T, j]``, the drop from the task's own
+      end; can be negative, and its mean is ``-bwt(R)``;
+    - ``"max_all_rows"`` (Mammoth): ``f_j = max_{j <= l <= T} R[l, j] - R[T, j]``, the last
+      row included, so never negative.
+
+    ``f_j`` is ``NaN`` for ``j = T`` (the last task has nothing after it) and for tasks a run does
+    not have; the mean is over ``j < T`` and ``NaN`` for a one-task run.
+
+    Parameters
+    ----------
+    R : xarray.DataArray
+        An accuracy matrix with dims ``trained`` and ``task``.
+    definition : str
+        One of ``"max_before_last"``, ``"first_after"``, ``"max_all_rows"``.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``per_task`` (``R``'s dims less ``trained``) and ``average``, its mean over ``j < T``
+        (less ``task`` too).
+
+    Examples
+    --------
+    >>> R = xr.DataArray([[0.9, 0.0, 0.0], [0.6, 0.8, 0.0], [0.7, 0.5, 0.9]],
+    ...                  dims=("trained", "task"))
+    >>> forgetting(R).per_task.values.round(6).tolist()  # 0.9 - 0.7, 0.8 - 0.5, last: NaN
+    [0.2, 0.3, nan]
+    >>> forgetting(R, definition="first_after").per_task.values.round(6).tolist()
+    [0.2, 0.3, nan]
+    >>> round(float(forgetting(R).average), 6)
+    0.25
+    """
+    if definition not in DEFINITIONS:
+        raise ValueError(
+            f"forgetting: definition={definition!r} must be one of {', '.join(DEFINITIONS)}"
+        )
+    r = _as_last2(R).values  # (..., trained, task)
+    T = _last_task(R)
+    per = np.full(r.shape[:-2] + r.shape[-1:], np.nan)
+    for idx in np.ndindex(T.shape):
+        m, t = r[idx], T[idx]
+        for j in range(max(t, 0)):  # j < T
+            if definition == "first_after":
+                ref = m[j, j]
+            elif definition == "max_before_last":
+                ref = m[j:t, j].max()
+            else:
+                ref = m[j : t + 1, j].max()
+            per[idx + (j,)] = ref - m[t, j]
+    mean = np.full(T.shape, np.nan)
+    for idx in np.ndindex(T.shape):
+        if T[idx] >= 1:
+            mean[idx] = per[idx][: T[idx]].mean()
+    out = xr.Dataset(
+        {
+            "per_task": _wrap(R, per, "forgetting", keep_task=True),
+            "average": _wrap(R, mean, "forgetting"),
+        }
+    )
+    out.attrs["definition"] = definition
+    return out
+
+
+# -- helpers -------------------------------------------------------------------------------------
+
+
+def _task_acc(ds: xr.Dataset, who: str) -> xr.DataArray:
+    if "task_acc" not in ds or "task_start" not in ds.coords:
+        raise ValueError(
+            f"{who}: ds has no task_acc/task_start; it must hold results of runs on task streams"
+        )
+    return ds["task_acc"].transpose("run", "eval_step", "task")
+
+
+def _task_ends(ds: xr.Dataset, acc_: xr.DataArray) -> np.ndarray:
+    """``(run, task)``: the eval step that ends each task (next start or run end), -1: none."""
+    starts = ds["task_start"].transpose("run", "task").values.astype(np.int64)
+    if "task_index" in ds:
+        run_end = (ds["task_index"].transpose("run", "step").values >= 0).sum(axis=1)
+    else:  # the last evaluation with any finite value
+        seen = np.isfinite(acc_.values).any(axis=2)  # (run, eval_step)
+        steps = ds["eval_step"].values
+        run_end = np.array([steps[s].max() if s.any() else -1 for s in seen], dtype=np.int64)
+    ends = np.full(starts.shape, -1, dtype=np.int64)
+    for r, row in enumerate(starts):
+        mine = np.flatnonzero(row >= 0)
+        ends[r, mine[:-1]] = row[mine[1:]]
+        if len(mine):
+            ends[r, mine[-1]] = run_end[r]
+    return ends
+
+
+def _min_acc(ds: xr.Dataset, acc_: xr.DataArray, until: np.ndarray | None) -> xr.DataArray:
+    ends = _task_ends(ds, acc_)
+    last = ends.max(axis=1) if until is None else until  # (run,): the last eval step counted
+    steps = ds["eval_step"].values  # (eval_step,)
+    values = acc_.values  # (run, eval_step, task)
+    out = np.full(ends.shape, np.nan)
+    for r, k in zip(*np.nonzero(ends >= 0), strict=True):
+        after = (steps > ends[r, k]) & (steps <= last[r])
+        seen = values[r, after, k]
+        seen = seen[np.isfinite(seen)]  # steps other runs of the sweep were evaluated at
+        if seen.size:
+            out[r, k] = seen.min()
+    coords = {n: c for n, c in acc_.coords.items() if set(c.dims) <= {"run", "task"}}
+    coords.pop("eval_step", None)
+    return xr.DataArray(out, dims=("run", "task"), coords=coords, name="min_acc")
+
+
+def _run_coords(acc_: xr.DataArray) -> dict:
+    return {n: c for n, c in acc_.coords.items() if c.dims == ("run",)}
+
+
+def _as_last2(R: xr.DataArray) -> xr.DataArray:
+    if "trained" not in R.dims or "task" not in R.dims:
+        raise ValueError(f"R has dims {R.dims}; an accuracy matrix has dims 'trained' and 'task'")
+    if R.sizes["trained"] != R.sizes["task"]:
+        raise ValueError(
+            f"R has {R.sizes['trained']} trained rows and {R.sizes['task']} task columns; "
+            "an accuracy matrix is square"
+        )
+    return R.transpose(..., "trained", "task")
+
+
+def _last_task(R: xr.DataArray) -> np.ndarray:
+    """Per leading index, ``T``: the last task with a finite diagonal (-1: none)."""
+    r = _as_last2(R).values
+    diag = np.isfinite(np.diagonal(r, axis1=-2, axis2=-1))  # (..., task)
+    n = diag.sum(axis=-1)
+    if not (diag == (np.arange(diag.shape[-1]) < n[..., None])).all():
+        raise ValueError(
+            "R: a run's tasks (finite diagonal R[j, j]) must come first, padding (NaN) last"
+        )
+    return n - 1
+
+
+def _reduce(R: xr.DataArray, name: str, f) -> xr.DataArray:
+    r = _as_last2(R).values
+    T = _last_task(R)
+    out = np.full(T.shape, np.nan)
+    for idx in np.ndindex(T.shape):
+        if T[idx] >= 0:
+            out[idx] = f(r[idx], T[idx])
+    return _wrap(R, out, name)
+
+
+def _wrap(R: xr.DataArray, values: np.ndarray, name: str, keep_task: bool = False):
+    R2 = _as_last2(R)
+    dims = R2.dims[:-2] + (("task",) if keep_task else ())
+    coords = {
+        n: c for n, c in R2.coords.items() if set(c.dims) <= set(dims) and n not in ("trained",)
+    }
+    return xr.DataArray(values, dims=dims, coords=coords, name=name)
