@@ -144,7 +144,7 @@ def test_export_reproduces_the_sweep_as_trained_with_live_changes_and_forks(app_
         "constant · decay@10",
         "cosine · decay@10",
     ]
-    assert isinstance(ds, xr.Dataset) and wb  # the snippet used the library
+    assert wb.specs_of(ds) == namespace["specs"]  # it trained the runs as the page trained them
 
 
 def test_a_long_sweep_asks_before_it_starts(app_module):
@@ -155,6 +155,9 @@ def test_a_long_sweep_asks_before_it_starts(app_module):
     assert live._confirm_row.visible and "This sweep will take" in live._confirm_text.object
     assert live.session is None
     live._cancel.clicks += 1
+    assert not live._confirm_row.visible and live.session is None
+    assert not live.start()
+    app.lab.steps = 30  # the knobs changed: the question about the old sweep is withdrawn
     assert not live._confirm_row.visible and live.session is None
     assert not live.start()
     live._confirm.clicks += 1  # "Run anyway"

@@ -195,6 +195,7 @@ class LabPage(pn.viewable.Viewer):
 
     def _knobs_changed(self, *_events) -> None:
         """Hide the knobs that do not apply; check the sweep; re-estimate its cost."""
+        self.live.cancel_confirm()
         for k, on in self.lab.applies().items():
             self.inputs[k].visible = on
         try:

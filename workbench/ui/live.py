@@ -226,6 +226,10 @@ class LiveRun(pn.viewable.Viewer):
         self.refresh()
         return True
 
+    def cancel_confirm(self) -> None:
+        """Withdraw a pending "Run anyway?" (the knobs changed: it would train the old sweep)."""
+        self._ask(None)
+
     def _ask(self, specs: list[RunSpec] | None, text: str = "") -> None:
         self._pending = specs
         self._confirm_text.object = text
