@@ -25,6 +25,22 @@ LABS = [
     d="M10,80 L30,15 C90,15 130,70 190,80"/>
 </svg>""",
     ),
+    (
+        "continual",
+        "Continual learning: replay and forgetting",
+        "A stream of tasks and a replay memory: the stability gap after each switch, the "
+        "accuracy matrix, forgetting curves with half-lives, and the replay ratio as a live "
+        "slider.",
+        """<svg viewBox="0 0 200 90" width="200" height="90" role="img" aria-label="Forgetting">
+  <rect width="200" height="90" fill="#f8fafc"/>
+  <line x1="70" y1="8" x2="70" y2="84" stroke="#9ca3af" stroke-dasharray="3,3"/>
+  <line x1="130" y1="8" x2="130" y2="84" stroke="#9ca3af" stroke-dasharray="3,3"/>
+  <path fill="none" stroke="#e69f00" stroke-width="3"
+    d="M10,80 C25,20 45,15 70,15 C74,60 80,62 90,40 C105,30 120,30 130,32 C135,60 150,55 190,50"/>
+  <path fill="none" stroke="#56b4e9" stroke-width="3"
+    d="M10,80 C25,20 45,15 70,15 C72,80 78,84 130,84 L190,84"/>
+</svg>""",
+    ),
 ]
 
 _CARD_CSS = """

@@ -17,13 +17,15 @@ try:
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.1.0"
 
-from . import continual, data, schedules, streams
+from . import continual, data, forgetting, schedules, streams
 from .cost import Estimate, estimate
 from .data import DataSpec, data_spec
 from .engine import Chunk, default_device, run, stream
 from .models import MLP, StackedModel, Transformer
 from .optim import SGD, AdamW, Lion, Muon
+from .penalty import Penalty
 from .recurring import power_law, recurring
+from .replay import Replay
 from .results import Cache, load, save, spec_code, specs_of
 from .session import Session
 from .spec import RunSpec, flatten, grid, set_path, varying
@@ -32,6 +34,8 @@ from .streams import TaskStream, sequence
 from .trained import trained_specs
 
 __all__ = [
+    "Penalty",
+    "Replay",
     "__version__",
     "AdamW",
     "Cache",
@@ -54,6 +58,7 @@ __all__ = [
     "default_device",
     "estimate",
     "flatten",
+    "forgetting",
     "grid",
     "load",
     "permuted",

@@ -23,9 +23,11 @@ import numpy as np
 import torch
 
 from . import data as _data
+from .evaluation import TASK_IL_METRIC, Evaluator
 from .feed import Feed, epoch_order
 from .models import StackedModel
 from .optim import take_rows
+from .penalty import StackedPenalty
 from .spec import RunSpec
 from .streams import TaskStream, as_stream
 
@@ -125,7 +127,15 @@ class Bucket:
         # an accuracy matrix is exact whatever eval_every is
         self._switches = frozenset(self.stream.starts[1:]) if self.is_stream else frozenset()
         seeds = torch.tensor([s.seed for s in self.specs], device=self.device)
-        self.feed = Feed(self.stream, s0.model, seeds, batch_size=self.batch_size)
+        replays = [s.replay for s in self.specs] if s0.replay is not None else None
+        self.feed = Feed(
+            self.stream,
+            s0.model,
+            seeds,
+            batch_size=self.batch_size,
+            replay=replays,
+            steps=self.steps,
+        )
         in_dim, out_dim = s0.model.dims(_data.info(self.stream.tasks[0]))
         self.model = StackedModel(
             s0.model,
@@ -135,6 +145,9 @@ class Bucket:
             device=self.device,
         )
         self.opt = s0.optimizer.build(self.model.flat, self.model.layout, kernels=kernels)
+        self.penalty: StackedPenalty | None = None  # L2/EWC toward the last task's weights
+        if s0.penalty is not None:
+            self.penalty = StackedPenalty([s.penalty for s in self.specs], self.model.flat)
         self.hyper_names = s0.optimizer.hyperparameters
         # (K, N, T) float64: each hyperparameter of each run at each step, as the specs schedule
         # it (what the Dataset records); and (T, C, N, 1) float32: the optimizer's per-step
@@ -159,6 +172,7 @@ class Bucket:
         self._layer_ring: torch.Tensor | None = None  # (RING, N, L) once a step reports layers
         self._graph: torch.cuda.CUDAGraph | None = None
         self._warm = 0  # eager warm-up steps taken before capture
+        self._evaluator = Evaluator(self.feed, continual=self.is_stream)  # continual evaluation
 
     def _refresh_coefficients(self) -> None:
         h = {k: self.tables[i].T for i, k in enumerate(self.hyper_names)}  # (T, N) each
@@ -214,6 +228,17 @@ class Bucket:
         self.multiplier[k, idx] = mult
         self._refresh_coefficients()
 
+    def set_replay_ratio(self, rows: Sequence[int], values: torch.Tensor) -> None:
+        """From the current step on, the replay ratio of bucket rows ``rows`` is ``values``
+        (``[len(rows)]`` or ``[len(rows), T - step]``); the next step uses it."""
+        if self.feed.memory is None:
+            raise ValueError(
+                "set_knob: replay_ratio needs runs with a replay memory "
+                "(RunSpec(replay=Replay(...)))"
+            )
+        idx = torch.as_tensor(list(rows), device=self.device, dtype=torch.long)
+        self.feed.memory.set_ratio(idx, self.step, torch.as_tensor(values, device=self.device))
+
     @torch.no_grad()
     def fork(self, rows: Sequence[int], *, runs: Sequence[int]) -> None:
         """Append copies of bucket rows ``rows`` (as new runs ``runs``) at the current step.
@@ -239,6 +264,8 @@ class Bucket:
         self.coef = None
         self._refresh_coefficients()
         self.feed.take(index)
+        if self.penalty is not None:
+            self.penalty.take(index)
         self.alive = self.alive.index_select(0, index).contiguous()
         self.diverged_step = self.diverged_step.index_select(0, index).contiguous()
         self._ring = self._ring.index_select(2, index).contiguous()
@@ -261,6 +288,8 @@ class Bucket:
         stats: dict[str, list] = {}
         loss = self.model.loss_and_grad(x, y, stats)  # (N,), fills grad (N, P)
         grad = self.model.grad
+        if self.penalty is not None:
+            self.penalty.add_to(grad, self.model.flat)
         gnorm = torch.linalg.vector_norm(grad, dim=1)
         ok = torch.isfinite(loss) & torch.isfinite(gnorm)
         self.diverged_step.copy_(torch.where(self.alive[:, 0] & ~ok, t, self.diverged_step))
@@ -300,16 +329,23 @@ class Bucket:
 
     def _evaluate(self, step: int) -> dict[str, torch.Tensor]:
         """``eval_loss``/``eval_acc`` ``[N]`` on the task ``step`` trains on; for a stream also
-        ``task_loss``/``task_acc`` ``[N, tasks]`` on every task's test set."""
+        ``task_loss``/``task_acc`` ``[N, tasks]`` on every task, ``task_acc_til`` (task-IL, when
+        tasks keep class subsets) and ``eval_full`` ``[N]``.
+
+        One batched pass over every distinct task (:class:`~workbench.evaluation.Evaluator`):
+        the full test sets at step 0, at every task switch and at the end (so an accuracy matrix
+        is exact), the fixed probe subsets (``TaskStream.probe``) strictly inside a task. A
+        plain dataset is always evaluated on its full test set. Nothing is copied to the host.
+        """
+        full = not self.is_stream or step == 0 or step >= self.steps or step in self._switches
+        res = self._evaluator(self.model, full=full)  # (N, tasks) each
         current = self.stream.task_at(min(step, self.steps - 1))
-        tasks = range(len(self.stream)) if self.is_stream else [current]
-        same = self.feed.same  # a recurring task's test set is evaluated once
-        done = {k: self.model.evaluate(*self.feed.test_set(k)) for k in {same[k] for k in tasks}}
-        per_task = {k: done[same[k]] for k in tasks}
-        out = dict(zip(EVAL_METRICS, per_task[current], strict=True))
+        out = {"eval_loss": res["loss"][:, current], "eval_acc": res["acc"][:, current]}
         if self.is_stream:
-            for i, name in enumerate(TASK_METRICS):
-                out[name] = torch.stack([per_task[k][i] for k in tasks], 1)  # (N, tasks)
+            out["task_loss"], out["task_acc"] = res["loss"], res["acc"]
+            if "acc_til" in res:
+                out[TASK_IL_METRIC] = res["acc_til"]
+            out["eval_full"] = res["loss"].new_full((self.n_runs,), float(full))
         return out
 
     def advance(self, n_steps: int) -> Chunk:
@@ -319,7 +355,8 @@ class Bucket:
         """
         t0, start = time.perf_counter(), self.step
         stop = min(self.steps, start + max(1, min(int(n_steps), RING)))
-        names = EVAL_METRICS + (TASK_METRICS if self.is_stream else ())
+        per_task = TASK_METRICS + ((TASK_IL_METRIC,) if self._evaluator.task_il else ())
+        names = EVAL_METRICS + ((*per_task, "eval_full") if self.is_stream else ())
         ev_steps: list[int] = []
         ev: dict[str, list[torch.Tensor]] = {k: [] for k in names}
         if start == 0:
@@ -328,6 +365,9 @@ class Bucket:
                 ev[k].append(v)
         for t in range(start, stop):
             self.feed.prepare(t)  # a new task or epoch's order, outside the (captured) step
+            if self.penalty is not None and t in self._switches:  # a task has just ended
+                k = self.stream.task_at(t) - 1
+                self.penalty.consolidate(self.model, *self.feed.sets[k][:2], task=k)
             if self._graph is not None:
                 self._graph.replay()
             elif self.use_graph:
@@ -350,11 +390,14 @@ class Bucket:
         hyper = self.tables[:, :, start:stop].to(torch.float32).cpu().numpy()  # (K, N, steps)
         for i, h in enumerate(self.hyper_names):
             metrics[h] = hyper[i]
+        if self.feed.memory is not None:  # the replay ratio each step used
+            ratio = self.feed.memory.ratio[:, start:stop]
+            metrics["replay_ratio"] = ratio.to(torch.float32).cpu().numpy()
         evals = {
             k: (
                 torch.stack(ev[k], 1).cpu().numpy()  # (N, k) or (N, k, tasks)
                 if ev_steps
-                else np.zeros((self.n_runs, 0) + ((len(self.stream),) if k in TASK_METRICS else ()))
+                else np.zeros((self.n_runs, 0) + ((len(self.stream),) if k in per_task else ()))
             )
             for k in names
         }

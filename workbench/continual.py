@@ -46,7 +46,7 @@ DEFINITIONS = ("max_before_last", "first_after", "max_all_rows")
 # -- from the results Dataset --------------------------------------------------------------------
 
 
-def accuracy_matrix(ds: xr.Dataset) -> xr.DataArray:
+def accuracy_matrix(ds: xr.Dataset, *, partial: bool = False) -> xr.DataArray:
     """The accuracy matrix ``R``: accuracy on each task at the end of training each task.
 
     ``R[i, j]`` is ``ds.task_acc`` of task ``j`` at the evaluation that ends task ``i``: the one at
@@ -61,6 +61,9 @@ def accuracy_matrix(ds: xr.Dataset) -> xr.DataArray:
         ``task_start`` coordinate ``(run, task)`` (``-1`` for a task a run does not have) and
         ``task_index`` ``(run, step)`` (``-1`` after a run's last step; without it, a run ends
         at its last evaluation).
+    partial : bool
+        Runs still training (a live session's Dataset): the rows of tasks whose end has not
+        been evaluated yet are ``NaN`` instead of an error (the matrix fills in as tasks end).
 
     Returns
     -------
@@ -86,6 +89,8 @@ def accuracy_matrix(ds: xr.Dataset) -> xr.DataArray:
     """
     acc_ = _task_acc(ds, "accuracy_matrix")
     ends = _task_ends(ds, acc_)  # (run, task): the eval step that ends each task, -1: none
+    if partial:  # a run's last task ends at its budget, not where training has got to
+        ends = _budget_ends(ds, ends)
     steps = ds["eval_step"].values.tolist()
     pos = {int(s): k for k, s in enumerate(steps)}
     values = acc_.values  # (run, eval_step, task)
@@ -96,6 +101,8 @@ def accuracy_matrix(ds: xr.Dataset) -> xr.DataArray:
         for i in np.flatnonzero(mine):
             k = pos.get(int(ends[r, i]))
             if k is None or not np.isfinite(values[r, k, mine]).any():
+                if partial:
+                    continue
                 raise ValueError(
                     f"accuracy_matrix: run {r} has no evaluation at step {int(ends[r, i])}, where "
                     f"task {str(ds['task'].values[i])!r} ends; results from an engine that "
@@ -368,6 +375,24 @@ def _task_acc(ds: xr.Dataset, who: str) -> xr.DataArray:
             f"{who}: ds has no task_acc/task_start; it must hold results of runs on task streams"
         )
     return ds["task_acc"].transpose("run", "eval_step", "task")
+
+
+def _budget_ends(ds: xr.Dataset, ends: np.ndarray) -> np.ndarray:
+    """``ends`` with each run's last task ending at the run's ``steps`` (from its spec)."""
+    from .results import specs_of
+
+    try:
+        specs = specs_of(ds)
+    except (KeyError, ValueError):
+        return ends
+    if len(specs) != ends.shape[0]:
+        return ends
+    out = ends.copy()
+    for r, spec in enumerate(specs):
+        mine = np.flatnonzero(out[r] >= 0)
+        if len(mine):
+            out[r, mine[-1]] = spec.steps
+    return out
 
 
 def _task_ends(ds: xr.Dataset, acc_: xr.DataArray) -> np.ndarray:

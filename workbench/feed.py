@@ -11,10 +11,14 @@ stays valid across task switches.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import numpy as np
 import torch
 
 from . import data as _data
 from .models import MLP, Transformer
+from .replay import Replay, StackedMemory
 from .streams import TaskStream
 
 __all__ = ["Feed", "epoch_order"]
@@ -97,7 +101,14 @@ class Feed:
     """
 
     def __init__(
-        self, stream: TaskStream, model: MLP | Transformer, seeds: torch.Tensor, *, batch_size: int
+        self,
+        stream: TaskStream,
+        model: MLP | Transformer,
+        seeds: torch.Tensor,
+        *,
+        batch_size: int,
+        replay: Sequence[Replay] | None = None,
+        steps: int | None = None,
     ) -> None:
         self.stream, self.seeds, self.batch_size = stream, seeds, batch_size
         device = seeds.device
@@ -129,6 +140,33 @@ class Feed:
         self._per_epoch = torch.ones((), dtype=torch.int64, device=device)  # its batches
         self._cols = torch.arange(batch_size, device=device)
         self.order = torch.empty(len(seeds), self.x.shape[0], dtype=torch.int64, device=device)
+        self.memory: StackedMemory | None = None
+        if replay is not None:
+            self._init_replay(replay, steps, model)
+
+    def _init_replay(self, replay: Sequence[Replay], steps: int | None, model) -> None:
+        """Replay memories index one concatenation of the stream's distinct training sets."""
+        if steps is None:
+            raise ValueError("Feed: replay needs the run length (steps)")
+        device = self.seeds.device
+        firsts = sorted(set(self.same))
+        sizes = [self.sets[k][0].shape[0] for k in firsts]
+        start = dict(zip(firsts, np.cumsum([0, *sizes[:-1]]).tolist(), strict=True))
+        # the global id of example i of stream position k is offsets[k] + i
+        self.offsets = [int(start[self.same[k]]) for k in range(len(self.stream))]
+        self.all_x = torch.cat([self.sets[k][0] for k in firsts])
+        self.all_y = torch.cat([self.sets[k][1] for k in firsts])
+        self._offset = torch.zeros((), dtype=torch.int64, device=device)
+        self._pos = torch.zeros((), dtype=torch.int64, device=device)
+        n_classes = _data.info(self.stream.tasks[0]).get("n_classes") or 1
+        self.memory = StackedMemory(
+            replay,
+            self.seeds,
+            starts=self.stream.starts,
+            steps=steps,
+            batch_size=self.batch_size,
+            n_classes=n_classes,
+        )
 
     def prepare(self, t: int) -> None:
         """Before step ``t`` (host side): load its task and its epoch's order, if new."""
@@ -144,6 +182,9 @@ class Feed:
                 self.y[: y.shape[0]].copy_(y)
             self._t0.fill_(self.stream.starts[k])
             self._per_epoch.fill_(n // self.batch_size)
+            if self.memory is not None:
+                self._offset.fill_(self.offsets[k])
+                self._pos.fill_(k)
             self.task = k
         self.order[:, :n].copy_(epoch_order(self.seeds, epoch, n, task=k))
         self._epoch = (k, epoch)
@@ -156,12 +197,17 @@ class Feed:
         # index_select is several times faster than x[idx] on CPU
         x = self.x.index_select(0, idx).view(n, b, *self.x.shape[1:])
         y = self.y.index_select(0, idx).view(n, b, *self.y.shape[1:])
+        if self.memory is not None:  # memory draws replace the first slots
+            ids = idx.view(n, b) + self._offset
+            x, y = self.memory.mix(t, x, y, ids, self._pos, self.all_x, self.all_y)
         return x, y
 
     def take(self, index: torch.Tensor) -> None:
         """Keep (and repeat) the runs ``index`` (a fork): their seeds and current orders."""
         self.seeds = self.seeds.index_select(0, index)
         self.order = self.order.index_select(0, index).contiguous()
+        if self.memory is not None:
+            self.memory.take(index)
 
     def test_set(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Task ``k``'s test inputs and targets, as the model reads them."""

@@ -2,12 +2,14 @@
 
 One ``torch.nn`` model, one ``torch.optim`` optimizer, one run at a time, fed exactly the
 batches the engine feeds that run (the same :func:`~workbench.engine.epoch_order`, task by task
-for a :class:`~workbench.streams.TaskStream`). The lock-step tests compare the engine against
-this loop, and ``bench/lockstep.py`` uses it as the sequential baseline.
+for a :class:`~workbench.streams.TaskStream`, and a replay memory kept one example at a time
+in Python lists, :class:`~workbench.replay.ReferenceMemory`). The lock-step tests compare the
+engine against this loop, and ``bench/lockstep.py`` uses it as the sequential baseline.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -15,6 +17,8 @@ from torch import nn
 from . import data as _data
 from .engine import epoch_order
 from .optim import SGD, AdamW, sgd_reference_step
+from .penalty import fisher_indices
+from .replay import ReferenceMemory
 from .spec import RunSpec
 from .streams import as_stream
 
@@ -53,6 +57,27 @@ def train_reference(
     for task in stream.tasks:
         d = _data.load(task)
         sets.append((spec.model.prepare(d, d.x_train).to(device), d.y_train.to(device)))
+    memory, offsets, all_x, all_y = None, [], None, None
+    if spec.replay is not None:  # examples are named by global ids into the distinct sets
+        first = {t: i for i, t in reversed(list(enumerate(stream.tasks)))}
+        distinct = sorted(set(first.values()))
+        start = dict(
+            zip(
+                distinct,
+                np.cumsum([0] + [len(sets[i][1]) for i in distinct]).tolist(),
+                strict=False,
+            )
+        )
+        offsets = [int(start[first[t]]) for t in stream.tasks]
+        all_x = torch.cat([sets[i][0] for i in distinct])
+        all_y = torch.cat([sets[i][1] for i in distinct])
+        memory = ReferenceMemory(
+            spec.replay,
+            spec.seed,
+            starts=stream.starts,
+            steps=spec.steps,
+            batch_size=spec.batch_size,
+        )
     dims = spec.model.dims(_data.info(stream.tasks[0]))
     net = spec.model.reference(*dims, spec.seed).to(device)
     tables = {h: t.tolist() for h, t in spec.optimizer.tables(spec.steps).items()}
@@ -72,19 +97,34 @@ def train_reference(
     seed = torch.tensor([spec.seed], device=device)
     losses = []
     order, seen = None, None
+    pull = None  # (anchors, weights) per parameter once a task has ended (L2/EWC)
+    fisher = [torch.zeros_like(p) for p in net.parameters()]
     for t in range(steps):
+        if spec.penalty is not None and t > 0 and t in stream.starts:  # a task has just ended
+            pull = _consolidate(net, spec.penalty, sets, stream.task_at(t) - 1, fisher)
         k = stream.task_at(t)  # the task, and the position counted from its start
         x, y = sets[k]
         epoch, pos = divmod(t - stream.starts[k], x.shape[0] // spec.batch_size)
         if (k, epoch) != seen:
             order, seen = epoch_order(seed, epoch, x.shape[0], task=k)[0], (k, epoch)
         idx = order[pos * spec.batch_size : (pos + 1) * spec.batch_size]
-        logits = net(x[idx])  # (B, C) or (B, T, C)
-        if logits.dim() == y[idx].dim() + 2:  # sequence classification: the last position
+        xb, yb = x[idx], y[idx]
+        if memory is not None:
+            labels = yb.tolist() if yb.dim() == 1 else [0] * len(idx)
+            batch = [
+                (offsets[k] + int(i), int(c)) for i, c in zip(idx.tolist(), labels, strict=True)
+            ]
+            ids = torch.tensor(memory.mix(t, batch, k), device=device)
+            xb, yb = all_x[ids], all_y[ids]
+        logits = net(xb)  # (B, C) or (B, T, C)
+        if logits.dim() == yb.dim() + 2:  # sequence classification: the last position
             logits = logits[:, -1]
-        loss = F.cross_entropy(logits.movedim(-1, 1), y[idx])
+        loss = F.cross_entropy(logits.movedim(-1, 1), yb)
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        if pull is not None:  # the penalty's gradient: weight * (theta - anchor)
+            for p, (anchor, weight) in zip(net.parameters(), pull, strict=True):
+                p.grad += weight * (p.detach() - anchor)
         losses.append(loss.detach())
         if isinstance(opt_spec, AdamW):
             group = opt.param_groups[0]
@@ -102,3 +142,28 @@ def train_reference(
                 weight_decay=tables["weight_decay"][t],
             )
     return {"train_loss": torch.stack(losses).cpu(), "params": flat_row(net).cpu()}
+
+
+def _consolidate(net: nn.Module, penalty, sets, k: int, fisher: list[torch.Tensor]) -> list:
+    """At the end of stream position ``k``: anchors at the current weights, and each
+    parameter's weight ``λ`` (L2) or ``λ·F`` (EWC: ``fisher`` += the mean squared per-example
+    gradient on the Fisher's examples of task ``k``)."""
+    x, y = sets[k]
+    idx = fisher_indices(x.shape[0], penalty.samples, k).tolist()
+    params = list(net.parameters())
+    total = [torch.zeros_like(p) for p in params]
+    for i in idx:
+        logits = net(x[i : i + 1])
+        if logits.dim() == y[i : i + 1].dim() + 2:
+            logits = logits[:, -1]
+        loss = F.cross_entropy(logits.movedim(-1, 1), y[i : i + 1])
+        grads = torch.autograd.grad(loss, params)
+        for acc, g in zip(total, grads, strict=True):
+            acc += g.square()
+    for f, acc in zip(fisher, total, strict=True):
+        f += acc / len(idx)
+    lam = penalty.strength
+    return [
+        (p.detach().clone(), lam * f if penalty.kind == "ewc" else torch.full_like(p, lam))
+        for p, f in zip(params, fisher, strict=True)
+    ]

@@ -10,7 +10,11 @@ Runs on a :class:`~workbench.streams.TaskStream` add a ``task`` dim: ``task_loss
 task names; where runs name a position differently, their names joined by ``/``), ``task_start``
 ``(run, task)`` (the step each task starts, -1 where a run has no such task) and ``task_index``
 ``(run, step)`` (the task each step trains on, -1 for none). Runs with fewer tasks are NaN in
-the missing ones. Plain-dataset sweeps have no task dim.
+the missing ones. Plain-dataset sweeps have no task dim. Stream runs also have ``eval_full``
+``(run, eval_step)``: 1 where an evaluation used the full test sets, 0 where it used the fixed
+probe subsets (:mod:`workbench.evaluation`); streams whose tasks keep class subsets add
+``task_acc_til`` ``(run, eval_step, task)``, task-incremental accuracy (``task_acc`` is
+class-incremental). Datasets made before these existed simply lack them.
 
 The cache stores one entry per run, keyed by the spec's hash, and writes atomically: an entry
 is written to a temporary file and renamed into place, so an interrupted write leaves nothing
@@ -48,6 +52,7 @@ VARIABLES = {
     "beta2": ("AdamW second-moment decay used at the step", "1"),
     "eps": ("AdamW epsilon used at the step", "1"),
     "momentum": ("SGD momentum used at the step", "1"),
+    "replay_ratio": ("fraction of the step's batch drawn from the replay memory (as set)", "1"),
     "eval_loss": (
         "test-set loss (cross-entropy) after eval_step updates (a stream: of the task trained)",
         "nats",
@@ -57,7 +62,21 @@ VARIABLES = {
         "fraction",
     ),
     "task_loss": ("test-set loss (cross-entropy) of each task after eval_step updates", "nats"),
-    "task_acc": ("test-set accuracy of each task after eval_step updates", "fraction"),
+    "task_acc": (
+        "test-set accuracy of each task after eval_step updates (class-IL: argmax over every "
+        "class)",
+        "fraction",
+    ),
+    "task_acc_til": (
+        "test-set accuracy of each task after eval_step updates (task-IL: argmax over the "
+        "task's own classes)",
+        "fraction",
+    ),
+    "eval_full": (
+        "1 where the evaluation used every task's full test set (step 0, task switches, the "
+        "end), 0 where it used the fixed probe subsets",
+        "1",
+    ),
     "task_index": ("index of the task whose data the step trains on (-1: none)", "1"),
     "attn_logit_max": ("largest pre-softmax attention logit of the layer in the step's batch", "1"),
     "diverged_step": (
@@ -253,8 +272,10 @@ def _code(x) -> str:
         seed = [f"seed={x.seed}"] if x.seed != plain.seed else []
         return f"wb.data_spec({', '.join([repr(x.name), *seed, *params])})"
     if isinstance(x, TaskStream):
-        names = f", names={_code(list(x.names))}" if x != TaskStream(x.tasks, x.starts) else ""
-        return f"wb.sequence({_code(list(x.tasks))}, {_code(list(x.starts))}{names})"
+        plain = TaskStream(x.tasks, x.starts, probe=x.probe)
+        names = f", names={_code(list(x.names))}" if x != plain else ""
+        probe = f", probe={x.probe}" if x.probe != TaskStream(x.tasks, x.starts).probe else ""
+        return f"wb.sequence({_code(list(x.tasks))}, {_code(list(x.starts))}{names}{probe})"
     if dataclasses.is_dataclass(x):  # RunSpec, a model or an optimizer (all in wb)
         args = [
             f"{f.name}={_code(getattr(x, f.name))}"

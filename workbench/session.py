@@ -257,9 +257,10 @@ class Session:
         """Change a live knob from the next chunk on, for ``runs`` (default: all).
 
         ``name`` is ``"lr_scale"`` (multiply the learning rate, schedule included; the latest
-        multiplier counts, so setting 1.0 again restores the schedule) or any
+        multiplier counts, so setting 1.0 again restores the schedule), any
         hyperparameter of the runs' optimizer (``"lr"``, ``"weight_decay"``, ``"momentum"``...),
-        set to ``value`` from now on. ``value`` is a number or one number per run.
+        or ``"replay_ratio"`` (runs with a replay memory; in ``[0, 1)``), set to ``value`` from
+        now on. ``value`` is a number or one number per run.
         """
         self._check_runs(runs)
         self._check_knob(name, value)
@@ -304,6 +305,8 @@ class Session:
 
     def _check_knob(self, name: str, value) -> None:
         allowed = {"lr_scale"}.union(*(s.optimizer.hyperparameters for s in self.specs))
+        if any(s.replay is not None for s in self.specs):
+            allowed.add("replay_ratio")
         if name not in allowed:
             raise ValueError(f"Session: knob {name!r} is not live; allowed: {sorted(allowed)}")
         values = np.asarray(value, dtype=object).reshape(-1)
@@ -364,6 +367,8 @@ class Session:
                     h: bucket.tables[k, row, : done[r]].cpu().numpy()
                     for k, h in enumerate(bucket.hyper_names)
                 }
+                if bucket.feed.memory is not None:
+                    used["replay_ratio"] = bucket.feed.memory.ratio[row, : done[r]].cpu().numpy()
                 cuts = functools.partial(
                     _cuts,
                     self.events,
@@ -466,6 +471,8 @@ class Session:
         if cmd[0] == "knob":
             _, name, value, runs = cmd
             targets = range(len(self.specs)) if runs is None else runs
+            if name == "replay_ratio" and runs is None:  # all runs that replay
+                targets = [r for r in targets if self.specs[r].replay is not None]
             self._set(name, value, [r for r in targets if self.fork_step[r] != -2])
             return
         _, parents, new, knobs = cmd
@@ -494,7 +501,9 @@ class Session:
             if bucket.done:
                 continue
             hyper = "lr" if name == "lr_scale" else name
-            if callable(v):
+            if name == "replay_ratio":
+                logged = _set_ratio(bucket, row, v)
+            elif callable(v):
                 k = bucket.hyper_names.index(hyper) if hyper in bucket.hyper_names else None
                 if k is None:
                     bucket.set_hyper(hyper, [row], torch.zeros(1))  # raises the named error
@@ -508,7 +517,7 @@ class Session:
                     )
                 bucket.set_hyper(hyper, [row], vals[None], scale=name == "lr_scale")
                 logged = getattr(v, "__qualname__", type(v).__name__)
-            else:
+            else:  # a number
                 value64 = torch.tensor([float(v)], dtype=torch.float64)  # 0.1, not float32's
                 bucket.set_hyper(hyper, [row], value64, scale=name == "lr_scale")
                 logged = float(v)
@@ -522,3 +531,21 @@ class Session:
                 last["runs"].append(int(r))
             else:
                 self._log("knob", bucket.step, name, logged, [int(r)])
+
+
+def _set_ratio(bucket: Bucket, row: int, v) -> float | str:
+    """Set a run's replay ratio from the bucket's step on (a number, or ``f(step, n, cur)``)."""
+    if not callable(v):
+        bucket.set_replay_ratio([row], torch.tensor([float(v)], dtype=torch.float64))
+        return float(v)
+    if bucket.feed.memory is None:
+        bucket.set_replay_ratio([row], torch.zeros(1))  # raises the named error
+    n = bucket.steps - bucket.step
+    cur = float(bucket.feed.memory.ratio[row, bucket.step])
+    vals = torch.as_tensor(np.asarray(v(bucket.step, n, cur), dtype=np.float64))
+    if vals.shape != (n,):
+        raise ValueError(
+            f"fork: knob 'replay_ratio' function gave shape {tuple(vals.shape)}, expected ({n},)"
+        )
+    bucket.set_replay_ratio([row], vals[None])
+    return getattr(v, "__qualname__", type(v).__name__)

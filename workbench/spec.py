@@ -19,6 +19,8 @@ from typing import Any
 from . import data as _data
 from .models import MLP, MODELS, Transformer
 from .optim import OPTIMIZERS, SGD, AdamW
+from .penalty import Penalty
+from .replay import Replay
 from .schedules import Schedule, from_dict
 from .streams import TaskStream, as_stream, data_from_dict
 
@@ -51,6 +53,11 @@ class RunSpec:
         Seeds the initialization and the data order of this run.
     eval_every
         Evaluate on the test set every this many steps (and at step 0 and at the end).
+    replay
+        A :class:`~workbench.replay.Replay` memory mixed into every batch, or ``None``.
+    penalty
+        A :class:`~workbench.penalty.Penalty` (L2 or EWC) toward the weights at the end of the
+        last task, or ``None``.
 
     Examples
     --------
@@ -70,6 +77,8 @@ class RunSpec:
     batch_size: int = 128  # examples per step
     seed: int = 0  # init and data-order seed
     eval_every: int = 50  # test-set evaluation period in steps
+    replay: Replay | None = None  # replay memory and ratio (None: no replay)
+    penalty: Penalty | None = None  # L2/EWC pull toward the last task's weights (None: none)
 
     def __post_init__(self) -> None:
         if isinstance(self.data, str):
@@ -88,6 +97,10 @@ class RunSpec:
         _check_int("batch_size", self.batch_size, 1)
         _check_int("seed", self.seed, 0)
         _check_int("eval_every", self.eval_every, 1)
+        if self.replay is not None and not isinstance(self.replay, Replay):
+            raise ValueError(f"RunSpec: replay={self.replay!r} must be a Replay or None")
+        if self.penalty is not None and not isinstance(self.penalty, Penalty):
+            raise ValueError(f"RunSpec: penalty={self.penalty!r} must be a Penalty or None")
 
     # -- checks that need the dataset --------------------------------------------------------
 
@@ -127,6 +140,13 @@ class RunSpec:
                         f"(steps={self.steps})"
                     )
         self.optimizer.tables(self.steps)
+        if self.replay is not None:
+            self.replay.ratio_table(self.steps)
+            if self.replay.policy == "class_balanced" and info["task"] != "classification":
+                raise ValueError(
+                    f"RunSpec: replay.policy='class_balanced' needs a classification task; "
+                    f"{stream.tasks[0].name!r} is {info['task']!r} (use 'reservoir' or 'fifo')"
+                )
 
     # -- serialisation -----------------------------------------------------------------------
 
@@ -140,6 +160,9 @@ class RunSpec:
             "batch_size": self.batch_size,
             "seed": self.seed,
             "eval_every": self.eval_every,
+            # left out without replay, so specs (and cache keys) without it read as before
+            **({"replay": self.replay.to_dict()} if self.replay is not None else {}),
+            **({"penalty": self.penalty.to_dict()} if self.penalty is not None else {}),
         }
 
     @classmethod
@@ -149,6 +172,10 @@ class RunSpec:
         model_cls = MODELS[model.pop("kind")]
         opt = dict(d.pop("optimizer"))
         opt_cls = OPTIMIZERS[opt.pop("kind")]
+        if d.get("replay") is not None:
+            d["replay"] = Replay.from_dict(d["replay"])
+        if d.get("penalty") is not None:
+            d["penalty"] = Penalty.from_dict(d["penalty"])
         return cls(
             data=data_from_dict(d.pop("data")),
             model=model_cls(**{k: _value_from_json(v) for k, v in model.items()}),
@@ -170,6 +197,8 @@ class RunSpec:
             self.steps,
             self.batch_size,
             self.eval_every,
+            None if self.replay is None else self.replay.structure(),
+            None if self.penalty is None else self.penalty.structure(),
         )
 
 

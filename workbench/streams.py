@@ -7,7 +7,10 @@ measures every task's test set (``task_loss``/``task_acc`` in the results, dims 
 eval_step, task)``), while ``eval_loss``/``eval_acc`` keep meaning "on the test set of the task
 being trained". Besides every ``eval_every`` steps, a stream is evaluated at every task switch
 (the model as the previous task left it), so an accuracy matrix is exact whatever
-``eval_every`` is. Make one with :func:`sequence`.
+``eval_every`` is. Evaluations strictly inside a task measure each task on a fixed *probe*
+subset of its test set (``probe`` examples, the same for every run and every evaluation);
+evaluations at step 0, at task switches and at the end use the full test sets
+(:mod:`workbench.evaluation`). Make one with :func:`sequence`.
 
 The data order of a run within task ``k`` is a pure function of (run seed, ``k``, epoch counted
 from the task's start) (:func:`~workbench.feed.epoch_order`), so task 0 of a stream sees the
@@ -41,6 +44,7 @@ __all__ = ["TaskStream", "sequence", "as_stream", "data_from_dict", "SHARED"]
 
 # What every task of a stream must agree on (the model's input and output shapes).
 SHARED = ("task", "input_dim", "n_classes", "vocab")
+PROBE = 500  # TaskStream.probe's default: examples per task in evaluations inside a task
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,14 @@ class TaskStream:
     names : tuple of str
         A distinct, non-empty label per task (the ``task`` coordinate of the results); empty
         means ``("task0", "task1", ...)``.
+    probe : int
+        Examples per task in evaluations strictly inside a task (>= 1): the first
+        ``min(probe, n_test)`` examples of a fixed permutation of the task's test set that
+        depends on nothing but the test set's size
+        (:func:`~workbench.evaluation.probe_indices`), so every run and every evaluation sees
+        the same ones. Evaluations at step 0, at task switches and at the end use the full test
+        sets. Left out of :meth:`to_dict` at its default (500), so specs made before it existed
+        keep their keys; ``grid``/``set_path`` reach it as ``data.probe``.
 
     Examples
     --------
@@ -77,6 +89,7 @@ input_dim=64; every task must share task, input_dim, n_classes, vocab
     tasks: tuple[_data.DataSpec, ...]  # the datasets, in training order
     starts: tuple[int, ...] = (0,)  # step at which each task starts (0 first, increasing)
     names: tuple[str, ...] = ()  # task labels; empty -> "task0", "task1", ...
+    probe: int = PROBE  # examples per task in evaluations inside a task (fixed subset)
 
     def __post_init__(self) -> None:
         tasks = _as_tuple("tasks", self.tasks)
@@ -128,6 +141,13 @@ input_dim=64; every task must share task, input_dim, n_classes, vocab
                 raise ValueError(f"TaskStream: names[{i}]={n!r} must be a non-empty string")
         if len(set(names)) != len(names):
             raise ValueError(f"TaskStream: names={names!r} must be distinct")
+        probe = self.probe
+        if isinstance(probe, bool) or not isinstance(probe, (int, np.integer)) or probe < 1:
+            raise ValueError(
+                f"TaskStream: probe={probe!r} must be an int >= 1 (test examples per task in "
+                "evaluations inside a task)"
+            )
+        object.__setattr__(self, "probe", int(probe))
         object.__setattr__(self, "tasks", tuple(specs))
         object.__setattr__(self, "starts", starts)
         object.__setattr__(self, "names", tuple(names))
@@ -158,11 +178,13 @@ input_dim=64; every task must share task, input_dim, n_classes, vocab
         return np.searchsorted(np.asarray(self.starts), steps_, side="right").astype(np.int64) - 1
 
     def to_dict(self) -> dict[str, Any]:
-        """``{"tasks": [DataSpec dicts], "starts": [...], "names": [...]}``: plain JSON values."""
+        """``{"tasks": [DataSpec dicts], "starts": [...], "names": [...]}``: plain JSON values,
+        plus ``"probe"`` when it is not the default (so older specs keep their keys)."""
         return {
             "tasks": [t.to_dict() for t in self.tasks],
             "starts": list(self.starts),
             "names": list(self.names),
+            **({"probe": self.probe} if self.probe != PROBE else {}),
         }
 
     @classmethod
@@ -170,15 +192,17 @@ input_dim=64; every task must share task, input_dim, n_classes, vocab
         """Inverse of :meth:`to_dict`."""
         if "tasks" not in d:
             raise ValueError(f"TaskStream.from_dict: d={dict(d)!r} has no 'tasks'")
-        unknown = sorted(set(d) - {"tasks", "starts", "names"})
+        unknown = sorted(set(d) - {"tasks", "starts", "names", "probe"})
         if unknown:
             raise ValueError(
-                f"TaskStream.from_dict: unknown key {unknown[0]!r}; allowed: tasks, starts, names"
+                f"TaskStream.from_dict: unknown key {unknown[0]!r}; allowed: tasks, starts, "
+                "names, probe"
             )
         return cls(
             tuple(_data.DataSpec.from_dict(t) for t in d["tasks"]),
             tuple(d.get("starts", (0,))),
             tuple(d.get("names", ())),
+            d.get("probe", PROBE),
         )
 
 
@@ -187,6 +211,7 @@ def sequence(
     starts: Sequence[int],
     *,
     names: Sequence[str] | None = None,
+    probe: int = PROBE,
 ) -> TaskStream:
     """A :class:`TaskStream`: train on ``tasks[k]`` from step ``starts[k]`` on.
 
@@ -199,6 +224,8 @@ def sequence(
         before the end of the run it is used in (``RunSpec.validate`` checks).
     names
         One distinct label per task (default ``"task0"``, ``"task1"``, ...).
+    probe
+        Test examples per task in evaluations inside a task (:attr:`TaskStream.probe`).
 
     Raises
     ------
@@ -216,7 +243,9 @@ def sequence(
     ValueError: TaskStream: starts=(0, 0) must be strictly increasing; starts[1]=0 is not \
 after starts[0]=0
     """
-    return TaskStream(_as_tuple("tasks", tasks), _as_tuple("starts", starts), tuple(names or ()))
+    return TaskStream(
+        _as_tuple("tasks", tasks), _as_tuple("starts", starts), tuple(names or ()), probe
+    )
 
 
 def as_stream(data: _data.DataSpec | TaskStream) -> TaskStream:

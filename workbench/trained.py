@@ -87,6 +87,8 @@ def trained_specs(ds) -> list[RunSpec]:
                 "it needs the hyperparameters the engine records"
             )
         used = {h: ds[h].values[i].astype(np.float64) for h in names}
+        if spec.replay is not None and "replay_ratio" in ds.data_vars:
+            used["replay_ratio"] = ds["replay_ratio"].values[i].astype(np.float64)
         n = int(np.isfinite(used[names[0]]).sum())
         used = {h: v[:n] for h, v in used.items()}
         cuts = functools.partial(_cuts, events, parent, fork, ids[i])
@@ -115,6 +117,11 @@ def _trained_spec(
     steps = len(next(iter(used.values())))
     if steps == 0:
         raise ValueError("trained_specs: a run has no recorded step")
+    used = dict(used)
+    ratio = used.pop("replay_ratio", None)
+    if ratio is not None and spec.replay is not None:  # a live replay ratio, fitted the same way
+        fit = _fit(spec.replay.ratio, ratio, cuts("replay_ratio"), exact=exact)
+        spec = dataclasses.replace(spec, replay=dataclasses.replace(spec.replay, ratio=fit))
     opt = spec.optimizer
     changes = {}
     for h, values in used.items():
@@ -132,7 +139,9 @@ def _trained_spec(
         data = spec.data
         if isinstance(data, TaskStream) and data.starts[-1] >= steps:  # tasks never reached
             k = sum(s < steps for s in data.starts)
-            data = TaskStream(data.tasks[:k], data.starts[:k], data.names[:k])
+            data = dataclasses.replace(
+                data, tasks=data.tasks[:k], starts=data.starts[:k], names=data.names[:k]
+            )
         spec = dataclasses.replace(spec, data=data, steps=steps)
     return spec
 

@@ -26,7 +26,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["ACTIVATIONS", "Layout", "ParamInfo", "StackedModel", "cross_entropy"]
+__all__ = ["ACTIVATIONS", "EVAL_MAX_BYTES", "Layout", "ParamInfo", "StackedModel", "cross_entropy"]
+
+EVAL_MAX_BYTES = 256 * 2**20  # default bound on the activations of one evaluation pass
+# On CPU, runs are grouped into passes of about this size (never splitting a run's examples for
+# it): a 15-run split-digits bucket often took up to 2x as long in one ~3 MB pass as in two
+# ~1.5 MB passes (the allocator can map and unmap the larger buffers at every evaluation:
+# ~1,400 page faults each), while splitting examples into small chunks slowed a transformer
+# down 2-3x.
+EVAL_CPU_PASS_BYTES = 2 * 2**20
+
 
 ACTIVATIONS: dict[str, tuple] = {
     # name -> (functional form, nn.Module class for the single-run reference)
@@ -164,22 +173,108 @@ class StackedModel:
 
     @torch.no_grad()
     def evaluate(
-        self, x: torch.Tensor, y: torch.Tensor, *, max_elements: int = 2**26
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        *,
+        max_bytes: int = EVAL_MAX_BYTES,
+        max_elements: int | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean loss and accuracy ``[N]`` of every run on one shared set ``x [M, ...]``.
 
-        ``y`` is ``[M]`` or ``[M, T]`` (accuracy per position). Runs are processed in groups
-        of at most ``max_elements // (M * P)`` (a rough bound on activations per run).
+        ``y`` is ``[M]`` or ``[M, T]`` (means over every position). Runs go in groups of about
+        ``max_bytes`` of activations (:meth:`evaluate_examples`); ``max_elements`` is the old
+        name of the bound, in 4-byte elements (kept for callers that still pass it).
         """
-        group = max(1, max_elements // max(1, x.shape[0] * self.layout.size))
-        losses, accs = [], []
+        if max_elements is not None:
+            max_bytes = 4 * max_elements
+        loss, correct, _ = self.evaluate_examples(x, y, max_bytes=max_bytes)
+        n = y.numel()
+        return loss.sum(1) / n, correct.sum(1) / n
+
+    @torch.no_grad()
+    def evaluate_examples(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        *,
+        mask: torch.Tensor | None = None,
+        max_bytes: int = EVAL_MAX_BYTES,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Per-example loss and correctness of every run on one shared set ``x [M, ...]``.
+
+        Returns ``(loss, correct, correct_masked)``, each ``[N, M]`` in the model's dtype: the
+        cross-entropy and the number of correct argmax predictions of each example, both summed
+        over positions when ``y`` is ``[M, T]`` (a target per position), so the mean over a set
+        is the sum over its examples divided by its number of targets, and accuracy sums are
+        exact integers. With ``mask`` (``[M, C]`` bool, the classes each example may be
+        predicted as), ``correct_masked`` counts the argmax over the allowed logits only
+        (task-IL accuracy); otherwise it is ``None``.
+
+        Runs are forwarded in groups whose estimated activations (:meth:`activation_bytes`)
+        stay within ``max_bytes``; when one run's pass over all ``M`` examples is larger than
+        that, the examples are split into chunks too. On CPU, groups of runs are also kept
+        to about ``EVAL_CPU_PASS_BYTES`` (2 MiB; cache-sized passes are faster there), which
+        never splits a run's examples. Every group computes the same per-run values, so results
+        do not depend on ``max_bytes`` (up to the rounding of a matrix product of another
+        shape). No host sync: the groups are fixed by the shapes alone.
+        """
+        if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
+            raise ValueError(f"evaluate: max_bytes={max_bytes!r} must be an int >= 1")
+        m, per_example = x.shape[0], self.activation_bytes(x[:1])
+        chunk = min(m, max(1, max_bytes // per_example))  # examples per pass
+        if self.flat.device.type == "cpu":
+            max_bytes = min(max_bytes, EVAL_CPU_PASS_BYTES)
+        group = max(1, max_bytes // (chunk * per_example))  # runs per pass
+        rows: list[list[tuple]] = []
         for lo in range(0, self.n_runs, group):
             params = [p[lo : lo + group] for p in self.params]
-            logits = self.config.forward(params, x, None)  # (n_g, M, [T,] C)
-            yy = y.expand(logits.shape[0], *y.shape)
-            losses.append(cross_entropy(logits, yy))
-            accs.append((_align(logits, yy).argmax(-1) == yy).float().flatten(1).mean(1))
-        return torch.cat(losses), torch.cat(accs)
+            rows.append(
+                [
+                    self._examples(params, x[a : a + chunk], y[a : a + chunk], mask, a, chunk)
+                    for a in range(0, m, chunk)
+                ]
+            )
+        out = []
+        for q in range(3):
+            if q == 2 and mask is None:
+                out.append(None)
+                continue
+            parts = [torch.cat([c[q] for c in r], 1) if len(r) > 1 else r[0][q] for r in rows]
+            out.append(torch.cat(parts) if len(parts) > 1 else parts[0])
+        return out[0], out[1], out[2]
+
+    def _examples(self, params, x, y, mask, a: int, chunk: int) -> tuple:
+        """Per-example sums ``[n_g, m]`` of one group of runs on one chunk of examples."""
+        logits = self.config.forward(params, x, None)  # (n_g, m, [T,] C)
+        yy = y.expand(logits.shape[0], *y.shape)
+        logits = _align(logits, yy)
+        ce = F.cross_entropy(logits.movedim(-1, 1), yy, reduction="none")  # (n_g, m, [T])
+        loss = ce.flatten(2).sum(2) if ce.dim() > 2 else ce
+        correct = _count_correct(logits, yy)
+        masked = None
+        if mask is not None:
+            allowed = mask[a : a + chunk].view(-1, *[1] * (logits.dim() - 3), logits.shape[-1])
+            masked = _count_correct(logits.masked_fill(~allowed, float("-inf")), yy)
+        return loss, correct, masked
+
+    def activation_bytes(self, x: torch.Tensor) -> int:
+        """Estimated activation bytes of one run's evaluation pass over the examples ``x``.
+
+        Per position of an example: the output width of every matrix of the layout (every
+        layer's output counted once, as if none were freed), the logits four times (the
+        logits, their class-first copy for the loss, its log-softmax and a masked copy), and
+        for a family with attention (``heads``, ``layers``) two ``heads x T`` score rows per
+        layer (scores and their softmax). Positions are ``x``'s second axis for token inputs
+        (``[M, T]`` integers), else 1. An estimate for grouping, not a measurement.
+        """
+        tokens = not torch.is_floating_point(x) and x.dim() == 2
+        positions = x.shape[1] if tokens else 1
+        widths = sum(p.shape[-1] for p in self.layout.params if len(p.shape) == 2)
+        classes = self.layout.params[-1].shape[-1]  # the head's (or last bias's) width
+        attention = 2 * getattr(self.config, "heads", 0) * getattr(self.config, "layers", 0)
+        per_position = widths + 4 * classes + attention * positions
+        return max(1, x.shape[0] * positions * per_position * self.flat.element_size())
 
 
 def cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -192,6 +287,12 @@ def cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     logits = _align(logits, y)
     ce = F.cross_entropy(logits.movedim(-1, 1), y, reduction="none")  # (N, B, ...)
     return ce.flatten(1).mean(1)
+
+
+def _count_correct(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Correct argmax predictions ``[N, M]`` per example (summed over positions)."""
+    hit = (logits.argmax(-1) == y).to(logits.dtype)
+    return hit.flatten(2).sum(2) if hit.dim() > 2 else hit
 
 
 def _align(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

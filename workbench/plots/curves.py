@@ -95,6 +95,8 @@ def training_curves(
     tasks: Sequence[str] | None = None,
     previous: xr.Dataset | None = None,
     previous_label: str = "previous sweep",
+    task_metric: str = "loss",
+    last: str = "lr",
 ) -> go.Figure:
     """Training loss (smoothed), test loss, test accuracy and learning rate against the step.
 
@@ -152,6 +154,10 @@ def training_curves(
         too: "press Run again and compare".
     previous_label
         Its legend entry (one, for all its lines).
+    task_metric
+        What a task's panel shows: ``"loss"`` (test loss) or ``"acc"`` (test accuracy).
+    last
+        The per-step variable of the last panel: ``"lr"`` or ``"replay_ratio"``.
 
     Examples
     --------
@@ -171,7 +177,13 @@ def training_curves(
     >>> [t.name for t in fig.data if t.showlegend]
     ['last run', 'all runs · 2 seeds']
     """
-    panels = _panels(ds, window=window, accuracy=accuracy, tasks=tasks)
+    if task_metric not in ("loss", "acc"):
+        raise ValueError(f"training_curves: task_metric={task_metric!r}; allowed: 'loss', 'acc'")
+    if last not in ("lr", "replay_ratio") or last not in ds:
+        have = [v for v in ("lr", "replay_ratio") if v in ds]
+        raise ValueError(f"training_curves: last={last!r} is not in the Dataset; allowed: {have}")
+    last_title = {"lr": "learning rate", "replay_ratio": "replay ratio"}[last]
+    panels = _panels(ds, window=window, accuracy=accuracy, tasks=tasks, metric=task_metric)
     labels = group_labels(ds, by)
     names = [by] if isinstance(by, str) else list(by)
     shorts = _short_labels(ds, names, labels)
@@ -188,7 +200,7 @@ def training_curves(
     fig = make_subplots(
         rows=rows,
         cols=cols,
-        subplot_titles=[p.title for p in panels] + ["learning rate"],
+        subplot_titles=[p.title for p in panels] + [last_title],
         horizontal_spacing=0.06 if cols > 4 else 0.07 if cols > 3 else 0.08,
         vertical_spacing=0.22 if rows > 1 else 0.0,
     )
@@ -197,7 +209,9 @@ def training_curves(
     ]
     traces = []  # plain dicts, added at once: add_trace(row=, col=) per trace is slow
     if previous is not None:
-        traces += _previous_traces(previous, panels, names, window, previous_label, axes)
+        traces += _previous_traces(
+            previous, panels, names, window, previous_label, axes, last, task_metric
+        )
     diverged = ds.diverged_step.values >= 0
     seeds = ds.seed.values if "seed" in ds.coords else None
     for g in dict.fromkeys(labels):
@@ -249,7 +263,7 @@ def training_curves(
                         **axes[k],
                     )
                 )
-        x, lr = _thin(ds.step.values, ds.lr.values)
+        x, lr = _thin(ds.step.values, ds[last].values)
         traces.append(
             dict(
                 type="scatter",
@@ -273,7 +287,7 @@ def training_curves(
         fig.update_xaxes(
             title_text=STEP_TITLE, matches="x" if k else None, row=row + 1, col=col + 1
         )
-        ytitle = panels[k].y_title if k < n - 1 else "learning rate"
+        ytitle = panels[k].y_title if k < n - 1 else last_title
         fig.update_yaxes(title_text=ytitle, row=row + 1, col=col + 1)
     for k, panel in enumerate(panels):
         row, col = divmod(k, cols)
@@ -335,7 +349,12 @@ class _Panel:
 
 
 def _panels(
-    ds: xr.Dataset, *, window: int, accuracy: bool | str | None, tasks: Sequence[str] | None
+    ds: xr.Dataset,
+    *,
+    window: int,
+    accuracy: bool | str | None,
+    tasks: Sequence[str] | None,
+    metric: str = "loss",
 ) -> list[_Panel]:
     """The panels of ``ds`` before the learning rate's, in order."""
     stream = _is_stream(ds)
@@ -353,14 +372,15 @@ def _panels(
     train = smooth(ds.train_loss.values, window)
     out = [_Panel("train_loss", "training loss (smoothed)", "step", train, "loss (nats)", True)]
     if tasks:
+        words, y_title = ("loss", "loss (nats)") if metric == "loss" else ("accuracy", "accuracy")
         out += [
             _Panel(
-                f"task_loss:{name}",
-                f"test loss on {name}",
+                f"task_{metric}:{name}",
+                f"test {words} on {name}",
                 "eval_step",
-                ds.task_loss.values[:, :, names.index(name)],
-                "loss (nats)",
-                True,
+                ds[f"task_{metric}"].values[:, :, names.index(name)],
+                y_title,
+                metric == "loss",
             )
             for name in tasks
         ]
@@ -409,15 +429,21 @@ def _previous_traces(
     window: int,
     label: str,
     axes: list[dict],
+    last: str = "lr",
+    metric: str = "loss",
 ) -> list[dict]:
-    """The group medians (and LR) of a previous sweep, thin and grey, in the panels it shares
-    with this one; one legend entry for all."""
+    """The group medians (and LR, or the last panel's variable) of a previous sweep, thin and
+    grey, in the panels it shares with this one; one legend entry for all."""
     by = names if all(n in previous.coords for n in names) else "group"
     labels = group_labels(previous, by)
     tasks = previous.task.values.tolist() if _is_stream(previous) else None  # all it has
-    theirs = {p.key: p for p in _panels(previous, window=window, accuracy=True, tasks=tasks)}
-    lr = _Panel("lr", "learning rate", "step", previous.lr.values, "learning rate", False)
-    pairs = [(k, theirs.get(p.key)) for k, p in enumerate(panels)] + [(len(panels), lr)]
+    theirs = {
+        p.key: p
+        for p in _panels(previous, window=window, accuracy=True, tasks=tasks, metric=metric)
+    }
+    pairs = [(k, theirs.get(p.key)) for k, p in enumerate(panels)]
+    if last in previous:
+        pairs.append((len(panels), _Panel("lr", "", "step", previous[last].values, "", False)))
     out = []
     for g in dict.fromkeys(labels):
         idx = [i for i, lab in enumerate(labels) if lab == g]

@@ -110,6 +110,7 @@ class LabPage(pn.viewable.Viewer):
         above: Sequence = (),
         tabs: Sequence[tuple[str, object]] = (),
         on_finish: Callable[[Session], None] | None = None,
+        on_data: Callable[[object], None] | None = None,
         colours: ColourMap | None = None,
         **params,
     ):
@@ -128,7 +129,11 @@ class LabPage(pn.viewable.Viewer):
         self.explanation = pn.pane.Markdown("", sizing_mode="stretch_width")
         self.knob_alert = pn.pane.Alert("", alert_type="warning", visible=False)
         self.live = LiveRun(
-            lab, colours=self.colours, on_finish=self._finished, guard=self._refusals
+            lab,
+            colours=self.colours,
+            on_finish=self._finished,
+            guard=self._refusals,
+            on_data=on_data,
         )
         self._reset = pn.widgets.Button(label="Reset knobs", width=120)
         self._reset.on_click(lambda _: self.reset())

@@ -56,9 +56,12 @@ class LiveRun(pn.viewable.Viewer):
     ``specs`` is a list of :class:`~workbench.RunSpec` or a function returning one (default:
     ``lab.specs``, called on every press of Run, so the sweep is that of the knobs as they are
     then). ``on_finish(session)`` runs on the page's thread when a sweep ends (done or
-    stopped). ``guard() -> str | None`` may refuse to start (e.g. a knob box holds a refused
-    value: Run must not train the old one silently). Errors (invalid specs, a knob the session
-    rejects, a failed run) show in an alert; the page and anything already computed stay.
+    stopped). ``on_data(ds)`` runs on the page's thread each time new curves are shown, with
+    their Dataset (an app's other views of the sweep follow it live; a ValueError it raises is
+    shown in the alert). ``guard() -> str | None`` may refuse to start (e.g. a knob box holds a
+    refused value: Run must not train the old one silently). Errors (invalid specs, a knob the
+    session rejects, a failed run) show in an alert; the page and anything already computed
+    stay.
     """
 
     chunk_steps = param.Integer(
@@ -104,10 +107,12 @@ class LiveRun(pn.viewable.Viewer):
         colours: ColourMap | None = None,
         on_finish: Callable[[Session], None] | None = None,
         guard: Callable[[], str | None] | None = None,
+        on_data: Callable[[object], None] | None = None,
         **params,
     ):
         super().__init__(**params)
         self.lab = lab
+        self._on_data = on_data
         self._guard = guard
         self._specs = specs if specs is not None else lab.specs
         self.colours = colours if colours is not None else ColourMap(lab.colour_names)
@@ -392,6 +397,11 @@ class LiveRun(pn.viewable.Viewer):
             self._ds = ds
             self._plot.object, self._plot.visible = fig, True
             self._plot.height = int(fig.layout.height or 450)
+            if self._on_data is not None:  # the app's own views of the same Dataset
+                try:
+                    self._on_data(ds)
+                except ValueError as e:
+                    self.show_error(str(e))
         self._drawn_at = time.perf_counter()
         self._draw_s = self._drawn_at - t0
 
