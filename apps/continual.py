@@ -2,10 +2,10 @@
 the stability gap around a task switch, the accuracy matrix filling in as tasks end,
 forgetting curves with their fits, and the replay trade-off across the sweep.
 
-Serve it with ``workbench serve continual`` (or ``panel serve apps/continual.py``); import it
-and call :func:`create_app` to get the viewer (tests do). All computing is in
-:mod:`workbench.labs.continual` and the figures in :mod:`workbench.plots.continual` /
-:mod:`workbench.plots.forgetting`; the page (knobs, presets, URL, export, live run, history)
+Serve it with ``workbench serve`` (``/continual``; or ``panel serve apps/continual.py``);
+import it and call :func:`create_app` to get the viewer (tests do). All computing is in
+:mod:`workbench.labs.continual` and the figures in :mod:`workbench.plots` (``continual``,
+``forgetting``, ``tradeoff``, ``gap``); the page (knobs, presets, URL, export, live run, history)
 is :class:`workbench.ui.LabPage`.
 """
 
@@ -16,7 +16,9 @@ import param
 
 from workbench.labs.continual import ContinualLab
 from workbench.plots.continual import accuracy_heatmap, switch_zoom
-from workbench.plots.forgetting import forgetting_figure, gap_table, tradeoff_figure
+from workbench.plots.forgetting import forgetting_figure
+from workbench.plots.gap import gap_table
+from workbench.plots.tradeoff import tradeoff_figure
 from workbench.ui import LabPage
 
 pn.extension("plotly", "tabulator", "mathjax")

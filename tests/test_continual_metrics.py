@@ -216,3 +216,13 @@ def test_fine_tuning_on_split_digits_forgets_the_first_task():
     assert np.isfinite(m0).all()
     # the evaluations after task 0 ended find it far below its end-of-task accuracy
     assert (m0 < R.isel(trained=0, task=0) - 0.5).all()
+
+
+def test_fwt_says_when_it_is_degenerate():
+    """Class-incremental: R[j-1, j] = 0 everywhere, FWT reduces to -mean(b_j) and says so."""
+    R = xr.DataArray([[0.9, 0.0, 0.0], [0.5, 0.9, 0.0], [0.4, 0.6, 0.9]], dims=("trained", "task"))
+    b = xr.DataArray([0.1, 0.2, 0.3], dims="task")
+    f = fwt(R, b)
+    assert float(f) == pytest.approx(-0.25) and "class-incremental" in f.attrs["degenerate"]
+    R2 = R.copy(data=[[0.9, 0.3, 0.0], [0.5, 0.9, 0.2], [0.4, 0.6, 0.9]])
+    assert "degenerate" not in fwt(R2, b).attrs

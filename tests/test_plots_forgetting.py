@@ -15,14 +15,10 @@ from workbench.continual import acc, accuracy_matrix, forgetting, min_acc
 from workbench.forgetting import fit_curves, forgetting_curves, stability_gap
 from workbench.labs.continual import ContinualLab
 from workbench.plots.colours import ColourMap
-from workbench.plots.forgetting import (
-    GAP_COLUMNS,
-    SINCE_TITLE,
-    forgetting_figure,
-    gap_table,
-    half_life_text,
-    tradeoff_figure,
-)
+from workbench.plots.forgetting import SINCE_TITLE, forgetting_figure
+from workbench.plots.gap import GAP_COLUMNS, gap_table
+from workbench.plots.half_life import HALF_LIFE_COLUMNS, half_life_table, half_life_text
+from workbench.plots.tradeoff import tradeoff_figure, tradeoff_table
 
 RATIOS = [0.0, 0.25, 0.5]
 SIZES = [50, 200]
@@ -225,6 +221,24 @@ def test_tradeoff_figure_reads_the_specs_and_drops_unfinished_runs(sweep):
     assert not fig.data and "No run has finished" in fig.layout.annotations[0].text
 
 
+def test_tradeoff_lines_sort_by_buffer_size_as_a_number(sweep):
+    # runs in reverse, buffer 200 made 1000: as text "buffer 1000" < "buffer 50", and it comes first
+    rev = sweep.isel(run=slice(None, None, -1))
+    rev = rev.assign_coords(
+        {"replay.size": rev["replay.size"].where(rev["replay.size"] != 200, 1000)}
+    )
+    table, notes = tradeoff_table(rev)
+    assert not notes and list(table["line"].cat.categories) == ["buffer 50", "buffer 1000"]
+    assert list(table.groupby("line", observed=True).groups) == ["buffer 50", "buffer 1000"]
+    assert table["line"].is_monotonic_increasing  # the rows too: by line, then ratio, then run
+    for _, part in table.groupby("line", observed=True):
+        assert part["ratio"].is_monotonic_increasing
+    assert table.sort_values("line")["size"].tolist() == sorted(table["size"])
+    fig = tradeoff_figure(rev)
+    assert [t.name for t in fig.data if t.showlegend] == ["buffer 50", "buffer 1000"]
+    assert [t.meta["panel"] for t in fig.data[:3]] == ["forgetting", "newest", "acc"]
+
+
 # -- gap_table ------------------------------------------------------------------------------------
 
 
@@ -242,11 +256,86 @@ def test_gap_table(sweep):
         idx = np.flatnonzero(sweep.name.values == g)
         assert table.loc[g, "depth"] == pytest.approx(np.median(gap.depth.values[idx, 0]))
         assert table.loc[g, "before"] == pytest.approx(np.median(gap.before.values[idx, 0]))
+        assert table.loc[g, "recovered"] == pytest.approx(
+            np.nanmedian(gap.recovered.values[idx, 0]), nan_ok=True
+        )
         assert table.loc[g, "min-ACC per-step"] == pytest.approx(np.median(per_step.values[idx, 0]))
     two = gap_table(sweep, switch=2, by="group")
     assert two.index.name == "group" and len(two) == 2 * len(table)
     assert set(two["old task"]) == {"classes 0-1", "classes 2-3"}
     assert (two["min-ACC task-ends-only"] >= two["min-ACC per-step"]).all()
+
+
+def test_gap_table_says_how_much_came_back_when_the_recovery_time_is_inf():
+    # task a is at 0.9 at the switch (step 10) and drops by 0.6 in every run; by the end of the
+    # segment run x1 got a third of the drop back (not halfway: no recovery time), x2 two thirds
+    # (halfway at step 20, 8 steps after its bottom); in y the task only improves (no drop)
+    a = {
+        "x1": [0.5, 0.9, 0.3, 0.4, 0.5],
+        "x2": [0.5, 0.9, 0.3, 0.4, 0.7],
+        "y": [0.5, 0.9, 0.95, 0.95, 0.95],
+    }
+    acc_ = np.stack([np.stack([v, np.linspace(0, 0.8, 5)], axis=1) for v in a.values()])
+    ds = xr.Dataset(
+        {"task_acc": (("run", "eval_step", "task"), acc_)},
+        coords={
+            "eval_step": [0, 10, 12, 14, 20],
+            "task": ["a", "b"],
+            "task_start": (("run", "task"), [[0, 10]] * 3),
+            "name": ("run", ["x", "x", "y"]),
+            "label": ("run", list(a)),
+        },
+    )
+    one = gap_table(ds.isel(run=[0]))
+    assert one.loc["x", "depth"] == pytest.approx(0.6)
+    assert np.isposinf(one.loc["x", "recovery time (steps)"])  # never halfway back...
+    assert one.loc["x", "recovered"] == pytest.approx(1 / 3)  # ...but a third came back
+    table = gap_table(ds)
+    cols = list(table.columns)
+    assert cols.index("recovered") == cols.index("recovery time (steps)") - 1
+    assert table.loc["x", "recovered"] == pytest.approx(0.5)  # the median of 1/3 and 2/3
+    assert np.isnan(table.loc["y", "recovered"]) and table.loc["y", "depth"] < 0
+
+
+# -- half_life_table ------------------------------------------------------------------------------
+
+
+def test_half_life_table_is_what_the_figure_says(sweep, figure):
+    table = half_life_table(sweep, by="name")
+    assert tuple(table.columns) == HALF_LIFE_COLUMNS
+    tasks = ["classes 0-1", "classes 2-3"]  # those with a curve, as the figure's panels
+    assert table[["group", "task"]].values.tolist() == [
+        [g, t] for g in _groups(sweep) for t in tasks
+    ]
+    fits = fit_curves(forgetting_curves(sweep), by="name")
+    for row in table.itertuples(index=False):
+        group, task, model, half_life, scale, r2, note = row
+        (fit,) = _of(figure, "fit", fit=group, task=task)
+        assert (model, note) == (fit.meta["model"], fit.meta["text"])
+        assert half_life == pytest.approx(fit.meta["half_life"], nan_ok=True)
+        assert r2 == pytest.approx(fit.meta["r2"])
+        want = float(fits.best_time_scale.sel(name=group, task=task))
+        assert scale == pytest.approx(want) and 0 < scale
+    # fine-tuning forgets the first task within the run: a number, the same as in the legend
+    fine = table[(table.group == "ratio 0 · buffer 50") & (table.task == "classes 0-1")]
+    assert np.isfinite(fine["half-life"]).all() and fine["R²"].iloc[0] > 0.5
+    assert fine["note"].iloc[0].startswith("half-life ")
+
+
+def test_half_life_table_options_and_a_sweep_being_trained(sweep):
+    one = half_life_table(sweep, by="seed", tasks=["classes 2-3"])
+    assert one[["group", "task"]].values.tolist() == [["0", "classes 2-3"], ["1", "classes 2-3"]]
+    with pytest.raises(ValueError, match="half_life_table: tasks has 'nope'"):
+        half_life_table(sweep, tasks=["nope"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        early = half_life_table(sweep.isel(_upto(30)))  # no task has a curve yet: no rows
+        few = half_life_table(sweep.isel(_upto(36)).drop_vars("name"))  # too few points to fit
+    assert early.empty and tuple(early.columns) == HALF_LIFE_COLUMNS
+    assert early["half-life"].dtype == np.float64
+    assert set(few["group"]) == set(sweep.group.values.tolist())  # by "name" falls back
+    assert (few["model"] == "").all() and few["half-life"].isna().all()
+    assert (few["note"] == "no fit: too few points").all()
 
 
 # -- a sweep still being trained ------------------------------------------------------------------

@@ -259,7 +259,8 @@ def fwt(R: xr.DataArray, baseline: xr.DataArray) -> xr.DataArray:
     Degenerate in class-incremental streams: before task ``j`` is trained the model never
     predicts its classes, so ``R[j-1, j]`` is 0 for every method and FWT reduces to
     ``-mean_j b_j``; it compares initialisations, not methods. Use it on permuted, rotated or
-    recurring streams.
+    recurring streams. When every ``R[j-1, j]`` is 0, the result says so in its
+    ``attrs["degenerate"]``.
 
     Parameters
     ----------
@@ -286,7 +287,15 @@ def fwt(R: xr.DataArray, baseline: xr.DataArray) -> xr.DataArray:
     for idx in np.ndindex(T.shape):
         if T[idx] >= 1:
             out[idx] = diff[idx][: T[idx]].mean()
-    return _wrap(rel, out, "fwt")
+    result = _wrap(rel, out, "fwt")
+    before = np.diagonal(_as_last2(R).values[..., :-1, 1:], axis1=-2, axis2=-1)  # R[j-1, j]
+    seen = before[np.isfinite(before)]
+    if seen.size and (seen == 0).all():
+        result.attrs["degenerate"] = (
+            "every R[j-1, j] is 0 (a class-incremental stream: unseen classes are never "
+            "predicted), so FWT is just -mean(b_j)"
+        )
+    return result
 
 
 def forgetting(

@@ -26,7 +26,6 @@ import torch
 from .bucket import Bucket, default_device
 from .engine import _validated, plan
 from .spec import RunSpec
-from .streams import TaskStream
 
 __all__ = ["Estimate", "estimate"]
 
@@ -35,7 +34,7 @@ _PROBE_SECONDS = 0.15  # time the steps of a probe for about this long ...
 _PROBE_STEPS = 64  # ... or this many steps, whichever comes first
 _PROBE_BLOCKS = 4  # but at least this many timed blocks: the fastest one counts
 
-# bucket signature -> (seconds per lockstep step, seconds per evaluation of one task)
+# bucket signature -> (seconds per lockstep step, seconds per evaluation of every task)
 _SPEEDS: dict[tuple, tuple[float, float]] = {}
 _SPEEDS_LOCK = threading.Lock()
 
@@ -163,8 +162,7 @@ def estimate(specs: Iterable[RunSpec], *, device: torch.device | str | None = No
         group = [specs[i] for i in runs]
         s0 = group[0]
         per_step, per_eval = _speed(group, dev)
-        tasks = len(s0.data) if isinstance(s0.data, TaskStream) else 1
-        seconds += s0.steps * (per_step + tasks * per_eval / s0.eval_every)
+        seconds += s0.steps * (per_step + per_eval / s0.eval_every)
         bucket_steps += s0.steps
     return Estimate(
         seconds=seconds,
@@ -193,7 +191,7 @@ def _signature(group: list[RunSpec], device: torch.device) -> tuple:
 
 
 def _speed(group: list[RunSpec], device: torch.device) -> tuple[float, float]:
-    """Seconds per lockstep step and per one-task evaluation of this bucket (cached)."""
+    """Seconds per lockstep step and per evaluation (every task) of this bucket (cached)."""
     key = _signature(group, device)
     with _SPEEDS_LOCK:
         if key in _SPEEDS:
@@ -229,9 +227,8 @@ def _measure(group: list[RunSpec], device: torch.device) -> tuple[float, float]:
             break
         n = min(2 * n, 8)
     per_step = min(rates)
-    x, y = bucket.feed.test_set(0)
     t0 = time.perf_counter()
-    bucket.model.evaluate(x, y)
+    bucket._evaluate(1)  # one evaluation inside the first task: every task, probes, one pass
     _sync(device)
     per_eval = time.perf_counter() - t0
     return per_step, per_eval
