@@ -135,6 +135,32 @@ class StackedModel:
         # in-place optimizer step on `flat` is what the next forward pass sees.
         self._make_views()
 
+    @classmethod
+    def of_rows(cls, config, layout: Layout, rows: torch.Tensor) -> StackedModel:
+        """A stacked model whose runs are the parameter rows ``rows [M, P]`` (shared, not
+        copied), for evaluation only: any row of the layout's size is a model, e.g. the points
+        of a loss-landscape grid. It has no gradient buffer (``loss_and_grad`` needs a model
+        made the usual way).
+
+        Examples
+        --------
+        >>> from workbench.models import MLP
+        >>> m = StackedModel(MLP(hidden=(8,)), in_dim=4, out_dim=3, seeds=[0])
+        >>> twin = StackedModel.of_rows(m.config, m.layout, m.flat.repeat(5, 1))
+        >>> twin.n_runs, bool(torch.equal(twin(torch.ones(2, 4))[3], m(torch.ones(2, 4))[0]))
+        (5, True)
+        """
+        if rows.dim() != 2 or rows.shape[1] != layout.size:
+            raise ValueError(
+                f"of_rows: rows of shape {tuple(rows.shape)} must be [M, {layout.size}] "
+                "(one parameter row of this layout per model)"
+            )
+        self = cls.__new__(cls)
+        self.config, self.layout, self.flat, self.grad = config, layout, rows, None
+        self.params = layout.views(rows)
+        self._grad_views = []
+        return self
+
     def _make_views(self) -> None:
         self.params = [v.detach().requires_grad_() for v in self.layout.views(self.flat)]
         self._grad_views = [g.view(g.shape[0], -1) for g in self.layout.views(self.grad)]

@@ -1,0 +1,24 @@
+"""Loss landscapes as batches: every point of a slice is a row of parameters, and the stacked
+model evaluates the rows together.
+
+- :mod:`.evaluate`: :func:`loss_of` (loss and accuracy of any parameter rows ``[M, P]`` on a
+  fixed data subset, in chunks sized by activation memory) and :func:`probe_data`;
+- :mod:`.directions`: random directions, filter- and layer-normalized (Li et al. 2018), with
+  explicit seeds so runs can share them;
+- :mod:`.slices`: 1-D lines between two points (with the barrier height) and 2-D planes, as
+  ``xarray`` objects with the directions' provenance in their attrs.
+"""
+
+from .directions import normalize_direction, random_direction
+from .evaluate import loss_of, probe_data
+from .slices import line, plane, plane_through
+
+__all__ = [
+    "line",
+    "loss_of",
+    "normalize_direction",
+    "plane",
+    "plane_through",
+    "probe_data",
+    "random_direction",
+]
