@@ -6,14 +6,20 @@ model evaluates the rows together.
 - :mod:`.directions`: random directions, filter- and layer-normalized (Li et al. 2018), with
   explicit seeds so runs can share them;
 - :mod:`.slices`: 1-D lines between two points (with the barrier height) and 2-D planes, as
-  ``xarray`` objects with the directions' provenance in their attrs.
+  ``xarray`` objects with the directions' provenance in their attrs;
+- :mod:`.hessian`: Hessian-vector products by double backward through the stacked forward, the
+  top eigenvalues (power iteration with deflation, batched over rows) and Hutchinson's trace.
 """
 
 from .directions import normalize_direction, random_direction
-from .evaluate import loss_of, probe_data
+from .evaluate import layout_of, loss_of, probe_data
+from .hessian import hutchinson_trace, hvp, top_eigenvalues
 from .slices import line, plane, plane_through
 
 __all__ = [
+    "hutchinson_trace",
+    "hvp",
+    "layout_of",
     "line",
     "loss_of",
     "normalize_direction",
@@ -21,4 +27,5 @@ __all__ = [
     "plane_through",
     "probe_data",
     "random_direction",
+    "top_eigenvalues",
 ]
