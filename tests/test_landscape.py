@@ -162,3 +162,28 @@ def test_bad_input_is_a_named_error(call, message):
     _, rows = _points(MLP_SMALL, "digits", 1)
     with pytest.raises(ValueError, match=message):
         call(rows)
+
+
+def test_pca_of_a_trajectory_finds_the_plane_it_moves_in():
+    """A path that moves in a random 2-D subspace of P = 200 (plus tiny noise): the two PCA
+    directions span that subspace, explain almost all the variance, and the coordinates
+    reproduce the path; a random direction explains almost none of it."""
+    from workbench.landscape import pca_directions
+
+    g = torch.Generator().manual_seed(0)
+    basis, _ = torch.linalg.qr(torch.randn(200, 2, generator=g, dtype=torch.float64))
+    t = torch.linspace(0, 3, 40, dtype=torch.float64)
+    coeffs = torch.stack([torch.cos(t) * (3 - t), torch.sin(t) * (3 - t)], 1)
+    path = coeffs @ basis.T + 1e-6 * torch.randn(40, 200, generator=g, dtype=torch.float64)
+    out = pca_directions(path)
+    assert float(out["explained"].sum()) > 0.999
+    proj = out["directions"] @ basis  # (2, 2): an orthogonal matrix when the spans agree
+    torch.testing.assert_close(proj @ proj.T, torch.eye(2, dtype=proj.dtype), atol=1e-5, rtol=0)
+    back = out["coords"] @ out["directions"] + path[-1]
+    torch.testing.assert_close(back, path, atol=1e-4, rtol=0)
+    rnd = torch.randn(200, generator=g, dtype=torch.float64)
+    rnd /= rnd.norm()
+    centred = path - path[-1]
+    assert float(((centred @ rnd) ** 2).sum() / (centred**2).sum()) < 0.1
+    with pytest.raises(ValueError, match="k=3 must be an int from 1 to"):
+        pca_directions(path[:2], k=3)

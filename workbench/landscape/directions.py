@@ -20,7 +20,7 @@ import torch
 
 from ..models.base import Layout
 
-__all__ = ["random_direction", "normalize_direction", "NORMALIZATIONS"]
+__all__ = ["random_direction", "normalize_direction", "pca_directions", "NORMALIZATIONS"]
 
 NORMALIZATIONS = ("filter", "layer", None)
 
@@ -93,3 +93,38 @@ def normalize_direction(
         else:  # [in, out]: an output column is a filter
             dv.mul_(wv.norm(dim=0, keepdim=True) / dv.norm(dim=0, keepdim=True).clamp_min(eps))
     return out
+
+
+def pca_directions(
+    points: torch.Tensor, *, center: torch.Tensor | None = None, k: int = 2
+) -> dict[str, torch.Tensor]:
+    """The top ``k`` principal directions of a trajectory ``points [T, P]`` around ``center``
+    (default its last point, as Li et al. 2018 do: the path converges there), and each point's
+    coordinates along them.
+
+    Returns ``{"directions": [k, P] (orthonormal), "coords": [T, k], "explained": [k]}``,
+    ``explained`` the share of the trajectory's variance (about ``center``) each direction
+    carries. A random plane captures almost none of a trajectory; these two usually most.
+
+    Examples
+    --------
+    >>> t = torch.linspace(0, 1, 20)[:, None]
+    >>> path = torch.cat([t, t**2, torch.zeros(20, 3)], 1)  # a curve in the first two axes
+    >>> out = pca_directions(path)
+    >>> round(float(out["explained"].sum()), 6), out["coords"].shape
+    (1.0, torch.Size([20, 2]))
+    """
+    if points.dim() != 2 or points.shape[0] < 2:
+        raise ValueError(f"pca_directions: points {tuple(points.shape)} must be [T >= 2, P]")
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= min(points.shape):
+        raise ValueError(f"pca_directions: k={k!r} must be an int from 1 to {min(points.shape)}")
+    c = points[-1] if center is None else center
+    m = (points - c).double()
+    _, s, vh = torch.linalg.svd(m, full_matrices=False)
+    dirs = vh[:k]
+    total = (s**2).sum().clamp_min(1e-300)
+    return {
+        "directions": dirs.to(points.dtype),
+        "coords": (m @ dirs.T).to(points.dtype),
+        "explained": ((s[:k] ** 2) / total).to(points.dtype),
+    }
