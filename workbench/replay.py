@@ -216,12 +216,10 @@ def task_weights(replay: Replay, starts: Sequence[int], steps: int) -> np.ndarra
 # -- hashes --------------------------------------------------------------------------------------
 
 
-def _keys(seeds: torch.Tensor, arrivals: torch.Tensor, fifo: bool) -> torch.Tensor:
-    """Memory keys of examples by arrival count ``[N, B]``: random, or minus the arrival."""
+def _keys(seeds: torch.Tensor, arrivals: torch.Tensor) -> torch.Tensor:
+    """Random memory keys of examples by arrival count ``[N, B]`` (FIFO's key is ``-arrival``)."""
     from .feed import _K3, _mix
 
-    if fifo:
-        return -arrivals
     h = _mix(_mix(seeds.to(torch.int64)[:, None] * _K3 + _SALT_KEY) + arrivals)
     return h & ((1 << 62) - 1)  # >= 0 and never EMPTY
 
@@ -282,7 +280,6 @@ class StackedMemory:
         self.ratio = torch.stack([r.ratio_table(steps) for r in replays]).to(device)
         w = [torch.as_tensor(task_weights(r, starts, steps)) for r in replays]
         self.weights = torch.stack(w).to(device=device, dtype=torch.float64)
-        self.n_tasks = len(starts)
         self._slot = torch.arange(s, device=device)
         self._cols = torch.arange(batch_size, device=device)
 
@@ -336,7 +333,7 @@ class StackedMemory:
         # -- insert the new examples (slots not replayed)
         new = ~use
         arrival = self.arrived[:, None] + torch.cumsum(new.long(), 1) - 1  # (N, B)
-        keys = torch.where(self.fifo[:, None], -arrival, _keys(self.seeds, arrival, False))
+        keys = torch.where(self.fifo[:, None], -arrival, _keys(self.seeds, arrival))
         keys = torch.where(new, keys, EMPTY)
         groups = self.keys.shape[1]
         if self.balanced:  # each example competes in its class's group only
@@ -422,7 +419,7 @@ class ReferenceMemory:
             if self.replay.policy == "fifo":
                 key = -n
             else:
-                key = int(_keys(torch.tensor([self.seed]), torch.tensor([[n]]), False)[0, 0])
+                key = int(_keys(torch.tensor([self.seed]), torch.tensor([[n]]))[0, 0])
             group = label if self.replay.policy == "class_balanced" else 0
             entries = self.entries.setdefault(group, [])
             bisect.insort(entries, (key, gid, task), key=lambda e: e[0])
