@@ -116,17 +116,13 @@ class Feed:
         # (a task that recurs is the same spec: one device copy, and ``same[k]`` is the first
         # task with task k's spec, so its test set is evaluated once)
         self.sets: list[tuple[torch.Tensor, ...]] = []
-        self.same: list[int] = []
-        first: dict = {}
+        self.same: list[int] = list(stream.first_visits())
         for k, task in enumerate(stream.tasks):
-            if task in first:
-                self.same.append(first[task])
-                self.sets.append(self.sets[first[task]])
+            if self.same[k] != k:
+                self.sets.append(self.sets[self.same[k]])
                 continue
             d = _data.load(task)
             xs = (model.prepare(d, d.x_train), d.y_train, model.prepare(d, d.x_test), d.y_test)
-            first[task] = k
-            self.same.append(k)
             self.sets.append(tuple(t.to(device) for t in xs))
         # the training set the step reads: padded to the largest task (one task: itself)
         self.x, self.y = self.sets[0][:2]

@@ -59,16 +59,11 @@ def train_reference(
         sets.append((spec.model.prepare(d, d.x_train).to(device), d.y_train.to(device)))
     memory, offsets, all_x, all_y = None, [], None, None
     if spec.replay is not None:  # examples are named by global ids into the distinct sets
-        first = {t: i for i, t in reversed(list(enumerate(stream.tasks)))}
-        distinct = sorted(set(first.values()))
-        start = dict(
-            zip(
-                distinct,
-                np.cumsum([0] + [len(sets[i][1]) for i in distinct]).tolist(),
-                strict=False,
-            )
-        )
-        offsets = [int(start[first[t]]) for t in stream.tasks]
+        same = stream.first_visits()
+        distinct = sorted(set(same))
+        sizes = [len(sets[i][1]) for i in distinct]
+        start = dict(zip(distinct, np.cumsum([0, *sizes[:-1]]).tolist(), strict=True))
+        offsets = [int(start[same[k]]) for k in range(len(stream))]
         all_x = torch.cat([sets[i][0] for i in distinct])
         all_y = torch.cat([sets[i][1] for i in distinct])
         memory = ReferenceMemory(

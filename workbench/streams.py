@@ -177,6 +177,20 @@ input_dim=64; every task must share task, input_dim, n_classes, vocab
         steps_ = np.arange(steps)
         return np.searchsorted(np.asarray(self.starts), steps_, side="right").astype(np.int64) - 1
 
+    def first_visits(self) -> tuple[int, ...]:
+        """Per position, the first position with the same task (a task that recurs is the same
+        spec: one training set, one test set, one device copy).
+
+        Examples
+        --------
+        >>> from workbench.data import data_spec
+        >>> a, b = data_spec("digits", subset=[0, 1]), data_spec("digits", subset=[2, 3])
+        >>> TaskStream((a, b, a, b, b), (0, 5, 9, 12, 20)).first_visits()
+        (0, 1, 0, 1, 1)
+        """
+        first: dict = {}
+        return tuple(first.setdefault(t, k) for k, t in enumerate(self.tasks))
+
     def to_dict(self) -> dict[str, Any]:
         """``{"tasks": [DataSpec dicts], "starts": [...], "names": [...]}``: plain JSON values,
         plus ``"probe"`` when it is not the default (so older specs keep their keys)."""

@@ -144,3 +144,24 @@ def test_the_mean_panel_is_the_mean_over_tasks():
         np.testing.assert_allclose(medians[(g, "x2")], np.median(mean[runs], 0), atol=1e-6)
         first = ds.task_acc.values[runs, :, 0]
         np.testing.assert_allclose(medians[(g, "x3")], np.median(first, 0), atol=1e-6)
+
+
+def test_a_token_stream_shows_loss_per_task_with_or_without_replay():
+    """Next-token accuracy on a bigram language is capped far below 1: the task panels show
+    the loss, whether or not the runs replay (the choice must not hang on replay)."""
+    import dataclasses
+
+    from workbench.plots.continual import task_curves
+
+    lab = ContinualLab(
+        stream="language",
+        optimizer="adamw",
+        lr=3e-3,
+        task_steps=10,
+        replay_ratios=[0.0],
+        seeds=1,
+        eval_every=5,
+    )
+    for spec in (lab.specs()[0], dataclasses.replace(lab.specs()[0], replay=None)):
+        titles = [a.text for a in task_curves(wb.run([spec])).layout.annotations]
+        assert "test loss on language A" in titles, titles

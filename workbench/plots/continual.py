@@ -30,11 +30,9 @@ def distinct_tasks(ds: xr.Dataset) -> list[str]:
     except (KeyError, ValueError):  # a hand-made Dataset: every position is its own task
         return names
     stream = specs[0].data
-    tasks = getattr(stream, "tasks", ())
-    if len(tasks) != len(names):
+    if not hasattr(stream, "first_visits") or len(stream) != len(names):
         return names
-    first = {t: i for i, t in reversed(list(enumerate(tasks)))}
-    return [names[i] for i in sorted(set(first.values()))]
+    return [names[i] for i in sorted(set(stream.first_visits()))]
 
 
 def _switches(ds: xr.Dataset) -> list[int]:
@@ -101,8 +99,7 @@ def task_curves(
     if "task_acc" not in ds:
         raise ValueError("task_curves: the runs are not on a task stream (no task_acc)")
     names = distinct_tasks(ds)
-    tokens = "replay_ratio" in ds and _is_tokens(ds)
-    metric = "loss" if tokens else "acc"
+    metric = "loss" if _is_tokens(ds) else "acc"  # a token stream's accuracy is capped
     if tasks is None:
         tasks = names[: MAX_TASKS - 1] if mean else names[:MAX_TASKS]
     view = _with_mean(ds, names) if mean else ds
