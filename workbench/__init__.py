@@ -31,11 +31,13 @@ from .session import Session
 from .spec import RunSpec, flatten, grid, set_path, varying
 from .stream_builders import class_incremental, permuted, rotated
 from .streams import TaskStream, sequence
+from .track import Track, snapshots
 from .trained import trained_specs
 
 __all__ = [
     "Penalty",
     "Replay",
+    "Track",
     "__version__",
     "AdamW",
     "Cache",
@@ -70,6 +72,7 @@ __all__ = [
     "schedules",
     "sequence",
     "set_path",
+    "snapshots",
     "spec_code",
     "specs_of",
     "stream",

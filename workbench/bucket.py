@@ -30,6 +30,7 @@ from .optim import take_rows
 from .penalty import StackedPenalty
 from .spec import RunSpec
 from .streams import TaskStream, as_stream
+from .track import Tracker
 
 __all__ = ["Bucket", "Chunk", "default_device", "epoch_order"]
 
@@ -72,6 +73,7 @@ class Chunk:
     evals: dict[str, np.ndarray]
     diverged_step: np.ndarray
     seconds: float = 0.0
+    tracked: list[dict] | None = None  # per run: "snapshots" and "track" (workbench.track)
 
     @property
     def done(self) -> bool:
@@ -173,6 +175,8 @@ class Bucket:
         self._graph: torch.cuda.CUDAGraph | None = None
         self._warm = 0  # eager warm-up steps taken before capture
         self._evaluator = Evaluator(self.feed, continual=self.is_stream)  # continual evaluation
+        tracker = Tracker(self)
+        self.tracker = tracker if tracker.active else None  # snapshots, sharpness
 
     def _refresh_coefficients(self) -> None:
         h = {k: self.tables[i].T for i, k in enumerate(self.hyper_names)}  # (T, N) each
@@ -266,6 +270,8 @@ class Bucket:
         self.feed.take(index)
         if self.penalty is not None:
             self.penalty.take(index)
+        if self.tracker is not None:
+            self.tracker.take(index)
         self.alive = self.alive.index_select(0, index).contiguous()
         self.diverged_step = self.diverged_step.index_select(0, index).contiguous()
         self._ring = self._ring.index_select(2, index).contiguous()
@@ -363,6 +369,8 @@ class Bucket:
             ev_steps.append(0)
             for k, v in self._evaluate(0).items():
                 ev[k].append(v)
+            if self.tracker is not None:
+                self.tracker.after(0)
         for t in range(start, stop):
             self.feed.prepare(t)  # a new task or epoch's order, outside the (captured) step
             if self.penalty is not None and t in self._switches:  # a task has just ended
@@ -379,6 +387,8 @@ class Bucket:
                 ev_steps.append(done)
                 for name, v in self._evaluate(done).items():
                     ev[name].append(v)
+            if self.tracker is not None:
+                self.tracker.after(done)
         self.step = stop
         # The one host sync of the chunk.
         slots = torch.arange(start, stop, device=self.device) % RING
@@ -412,4 +422,5 @@ class Bucket:
             evals=evals,
             diverged_step=self.diverged_step.cpu().numpy(),
             seconds=time.perf_counter() - t0,
+            tracked=None if self.tracker is None else self.tracker.flush(),
         )

@@ -100,6 +100,7 @@ class _Collector:
     evals: dict[int, dict[str, list]] = field(default_factory=dict)
     eval_steps: dict[int, list] = field(default_factory=dict)
     diverged: dict[int, int] = field(default_factory=dict)
+    tracked: dict[int, dict[str, list]] = field(default_factory=dict)  # snapshots, sharpness
 
     def add(self, c: Chunk) -> None:
         for j, r in enumerate(c.runs):
@@ -111,6 +112,14 @@ class _Collector:
                 e[k].append(v[j])
             self.eval_steps.setdefault(r, []).extend(c.eval_steps.tolist())
             self.diverged[r] = int(c.diverged_step[j])
+            rec = c.tracked[j] if c.tracked is not None else {}
+            if rec:
+                t = self.tracked.setdefault(r, defaultdict(list))
+                if "snapshots" in rec:
+                    t["snap_steps"].append(rec["snapshots"][0])
+                    t["snap_theta"].append(rec["snapshots"][1])
+                for k, v in rec.get("track", {}).items():
+                    t[k].append(v)
 
     def copy_history(self, parent: int, child: int) -> None:
         """A forked run's history up to the fork is its parent's."""
@@ -120,14 +129,29 @@ class _Collector:
         self.evals[child] = defaultdict(list, {k: list(v) for k, v in self.evals[parent].items()})
         self.eval_steps[child] = list(self.eval_steps[parent])
         self.diverged[child] = self.diverged[parent]
+        if parent in self.tracked:
+            self.tracked[child] = defaultdict(
+                list, {k: list(v) for k, v in self.tracked[parent].items()}
+            )
 
     def record(self, r: int) -> dict:
-        return {
+        out = {
             "metrics": {k: np.concatenate(v) for k, v in self.metrics[r].items()},
             "eval_steps": np.asarray(self.eval_steps[r], dtype=np.int64),
             "evals": {k: np.concatenate(v) for k, v in self.evals[r].items()},
             "diverged_step": self.diverged[r],
         }
+        t = self.tracked.get(r)
+        if t:
+            out["track"] = {
+                k: np.concatenate(v) for k, v in t.items() if k not in ("snap_steps", "snap_theta")
+            }
+            if t.get("snap_steps"):
+                out["snapshots"] = (
+                    np.concatenate(t["snap_steps"]),
+                    np.concatenate(t["snap_theta"]),
+                )
+        return out
 
 
 def run(

@@ -9,6 +9,8 @@ engine against this loop, and ``bench/lockstep.py`` uses it as the sequential ba
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -39,7 +41,8 @@ def flat_row(net: nn.Module) -> torch.Tensor:
 def train_reference(
     spec: RunSpec, *, steps: int | None = None, device: torch.device | str = "cpu"
 ) -> dict[str, torch.Tensor]:
-    """Train one run the plain way and return ``{"train_loss": [T], "params": [P]}``.
+    """Train one run the plain way and return ``{"train_loss": [T], "params": [P]}`` (and
+    for AdamW ``"exp_avg_sq"`` ``[P]``, Adam's second moment ``v``).
 
     Examples
     --------
@@ -136,7 +139,19 @@ def train_reference(
                 lr=tables["lr"][t],
                 weight_decay=tables["weight_decay"][t],
             )
-    return {"train_loss": torch.stack(losses).cpu(), "params": flat_row(net).cpu()}
+    out = {"train_loss": torch.stack(losses).cpu(), "params": flat_row(net).cpu()}
+    if isinstance(opt_spec, AdamW) and steps > 0:  # Adam's second moment, in the flat layout
+        out["exp_avg_sq"] = _flat_state(net, opt, "exp_avg_sq").cpu()
+    return out
+
+
+def _flat_state(net: nn.Module, opt: torch.optim.Optimizer, key: str) -> torch.Tensor:
+    """The optimizer state ``key`` of every parameter of ``net``, in the engine's flat layout."""
+    ghost = copy.deepcopy(net)
+    with torch.no_grad():
+        for g, p in zip(ghost.parameters(), net.parameters(), strict=True):
+            g.copy_(opt.state[p][key])
+    return flat_row(ghost)
 
 
 def _consolidate(net: nn.Module, penalty, sets, k: int, fisher: list[torch.Tensor]) -> list:

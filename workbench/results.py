@@ -37,6 +37,7 @@ import xarray as xr
 
 from .spec import RunSpec, run_labels, varying
 from .streams import TaskStream
+from .track import TRACK_METRICS, Snapshots
 
 __all__ = ["assemble", "save", "load", "Cache", "as_cache", "provenance", "specs_of", "spec_code"]
 
@@ -79,6 +80,20 @@ VARIABLES = {
     ),
     "task_index": ("index of the task whose data the step trains on (-1: none)", "1"),
     "attn_logit_max": ("largest pre-softmax attention logit of the layer in the step's batch", "1"),
+    "sharpness": (
+        "top Hessian eigenvalue of the training loss on a fixed probe of the task's training "
+        "set after sharp_step updates (power iteration)",
+        "1",
+    ),
+    "sharpness_residual": (
+        "relative residual |Hv - lambda v| / |lambda| of the sharpness estimate (convergence)",
+        "1",
+    ),
+    "sharpness_pre": (
+        "AdamW: top eigenvalue of P^-1 H, P = diag(sqrt(v_hat) + eps) Adam's denominator "
+        "(preconditioned sharpness)",
+        "1",
+    ),
     "diverged_step": (
         "step at which the run's loss or gradient became non-finite (-1: never)",
         "step",
@@ -168,6 +183,7 @@ def assemble(
                 raise ValueError(f"assemble: run {i}: {len(v)} values of {k} at {len(at)} steps")
             arr[(i, at, *(slice(0, v.shape[1]) for _ in v.shape[1:]))] = v
         data_vars[k] = (("run", "eval_step", "task")[: arr.ndim], arr)
+    sharp_steps = _add_track(records, data_vars)
     data_vars["diverged_step"] = (
         ("run",),
         np.asarray([r["diverged_step"] for r in records], dtype=np.int64),
@@ -178,6 +194,8 @@ def assemble(
         "eval_step": np.asarray(eval_steps, dtype=np.int64),
         "seed": ("run", np.asarray([s.seed for s in specs], dtype=np.int64)),
     }
+    if sharp_steps is not None:
+        coords["sharp_step"] = sharp_steps
     layers = max(
         (a.shape[2] for dims, a in data_vars.values() if dims[2:] == ("layer",)), default=0
     )
@@ -198,6 +216,11 @@ def assemble(
             ds[k].attrs.update(long_name=VARIABLES[k][0], units=VARIABLES[k][1])
     ds["step"].attrs.update(long_name="optimizer step (updates done before it)", units="step")
     ds["eval_step"].attrs.update(long_name="updates done before the evaluation", units="step")
+    if sharp_steps is not None:
+        ds["sharp_step"].attrs.update(long_name="updates done before the estimate", units="step")
+    snaps = Snapshots({i: r["snapshots"] for i, r in enumerate(records) if "snapshots" in r})
+    if snaps:
+        ds.attrs["snapshots"] = snaps
     if "task" in ds.coords:
         ds["task"].attrs.update(long_name="task of the run's task stream")
         ds["task_start"].attrs.update(long_name="step at which the task starts (-1: none)")
@@ -206,6 +229,24 @@ def assemble(
     ds.attrs["spec_keys"] = json.dumps([s.key() for s in specs])
     ds.attrs["varying"] = json.dumps(list(vary))
     return ds
+
+
+def _add_track(records: Sequence[dict], data_vars: dict) -> np.ndarray | None:
+    """``sharpness`` (and the rest of :data:`~workbench.track.TRACK_METRICS`) over
+    ``(run, sharp_step)``, NaN where a run has no estimate; the steps, or None if no run has."""
+    tracked = [r.get("track") for r in records]
+    if not any(t and len(t.get("sharp_steps", ())) for t in tracked):
+        return None
+    steps = sorted(set().union(*(t["sharp_steps"].tolist() for t in tracked if t)))
+    pos = {s: i for i, s in enumerate(steps)}
+    for k in TRACK_METRICS:
+        arr = np.full((len(records), len(steps)), np.nan, dtype=np.float32)
+        for i, t in enumerate(tracked):
+            if t and k in t:
+                arr[i, [pos[s] for s in t["sharp_steps"].tolist()]] = t[k]
+        if k != "sharpness_pre" or np.isfinite(arr).any():
+            data_vars[k] = (("run", "sharp_step"), arr)
+    return np.asarray(steps, dtype=np.int64)
 
 
 def _add_tasks(specs: Sequence[RunSpec], n_steps: int, data_vars: dict, coords: dict) -> None:
@@ -309,6 +350,19 @@ def save(ds: xr.Dataset, path: str | os.PathLike) -> Path:
     True
     """
     path = Path(path)
+    snaps = ds.attrs.get("snapshots")
+    if snaps is not None:  # beside the file, not in it (see workbench.track)
+        ds = ds.copy()
+        del ds.attrs["snapshots"]
+        side = _snapshots_path(path)
+        tmp = _atomic_path(side)
+        try:
+            with open(tmp, "wb") as f:
+                snaps.save(f)
+            os.replace(tmp, side)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
     tmp = _atomic_path(path)
     try:
         ds.to_netcdf(tmp, engine="h5netcdf")
@@ -319,10 +373,19 @@ def save(ds: xr.Dataset, path: str | os.PathLike) -> Path:
     return path
 
 
+def _snapshots_path(path: Path) -> Path:
+    return path.with_name(path.name + ".snapshots.npz")
+
+
 def load(path: str | os.PathLike) -> xr.Dataset:
-    """Read a Dataset written by :func:`save` (fully into memory; the file is closed)."""
+    """Read a Dataset written by :func:`save` (fully into memory; the file is closed), with
+    its parameter snapshots if :func:`save` wrote them beside it."""
     with xr.open_dataset(path, engine="h5netcdf") as ds:
-        return ds.load()
+        ds = ds.load()
+    side = _snapshots_path(Path(path))
+    if side.exists():
+        ds.attrs["snapshots"] = Snapshots.load(side)
+    return ds
 
 
 class Cache:
@@ -355,12 +418,18 @@ class Cache:
                     return None
                 metrics = {k[2:]: z[k] for k in z.files if k.startswith("m_")}
                 evals = {k[2:]: z[k] for k in z.files if k.startswith("e_")}
-                return {
+                rec = {
                     "metrics": metrics,
                     "eval_steps": z["eval_steps"],
                     "evals": evals,
                     "diverged_step": int(z["diverged_step"]),
                 }
+                track = {k[2:]: z[k] for k in z.files if k.startswith("t_")}
+                if track:
+                    rec["track"] = track
+                if "snap_steps" in z.files:
+                    rec["snapshots"] = (z["snap_steps"], z["snap_theta"])
+                return rec
         except Exception:  # noqa: BLE001 - any unreadable entry is a miss, never a result
             p.unlink(missing_ok=True)
             return None
@@ -370,6 +439,9 @@ class Cache:
         tmp = _atomic_path(p)
         arrays = {f"m_{k}": v for k, v in record["metrics"].items()}
         arrays.update({f"e_{k}": v for k, v in record["evals"].items()})
+        arrays.update({f"t_{k}": v for k, v in record.get("track", {}).items()})
+        if "snapshots" in record:
+            arrays["snap_steps"], arrays["snap_theta"] = record["snapshots"]
         try:
             with open(tmp, "wb") as f:
                 np.savez(

@@ -23,6 +23,7 @@ from .penalty import Penalty
 from .replay import Replay
 from .schedules import Schedule, from_dict
 from .streams import TaskStream, as_stream, data_from_dict
+from .track import Track, bucket_structure
 
 __all__ = ["RunSpec", "grid", "set_path", "flatten", "varying", "run_labels", "MODELS"]
 
@@ -58,6 +59,9 @@ class RunSpec:
     penalty
         A :class:`~workbench.penalty.Penalty` (L2 or EWC) toward the weights at the end of the
         last task, or ``None``.
+    track
+        A :class:`~workbench.track.Track`: parameter snapshots and sharpness recorded during
+        training, or ``None``.
 
     Examples
     --------
@@ -79,6 +83,7 @@ class RunSpec:
     eval_every: int = 50  # test-set evaluation period in steps
     replay: Replay | None = None  # replay memory and ratio (None: no replay)
     penalty: Penalty | None = None  # L2/EWC pull toward the last task's weights (None: none)
+    track: Track | None = None  # snapshots and sharpness during training (None: none)
 
     def __post_init__(self) -> None:
         if isinstance(self.data, str):
@@ -101,6 +106,8 @@ class RunSpec:
             raise ValueError(f"RunSpec: replay={self.replay!r} must be a Replay or None")
         if self.penalty is not None and not isinstance(self.penalty, Penalty):
             raise ValueError(f"RunSpec: penalty={self.penalty!r} must be a Penalty or None")
+        if self.track is not None and not isinstance(self.track, Track):
+            raise ValueError(f"RunSpec: track={self.track!r} must be a Track or None")
 
     # -- checks that need the dataset --------------------------------------------------------
 
@@ -163,6 +170,7 @@ class RunSpec:
             # left out without replay, so specs (and cache keys) without it read as before
             **({"replay": self.replay.to_dict()} if self.replay is not None else {}),
             **({"penalty": self.penalty.to_dict()} if self.penalty is not None else {}),
+            **({"track": self.track.to_dict()} if self.track is not None else {}),
         }
 
     @classmethod
@@ -176,6 +184,8 @@ class RunSpec:
             d["replay"] = Replay.from_dict(d["replay"])
         if d.get("penalty") is not None:
             d["penalty"] = Penalty.from_dict(d["penalty"])
+        if d.get("track") is not None:
+            d["track"] = Track.from_dict(d["track"])
         return cls(
             data=data_from_dict(d.pop("data")),
             model=model_cls(**{k: _value_from_json(v) for k, v in model.items()}),
@@ -199,6 +209,7 @@ class RunSpec:
             self.eval_every,
             None if self.replay is None else self.replay.structure(),
             None if self.penalty is None else self.penalty.structure(),
+            bucket_structure(self.track),
         )
 
 
@@ -380,7 +391,8 @@ def run_labels(specs: Iterable[RunSpec], *, exclude: Iterable[str] = ()) -> list
 
     A schedule whose kind varies is named by its kind (plus any of its arguments that vary
     between runs of the same kind); other fields by their path without the top-level part.
-    Fields in ``exclude`` (for example ``("seed",)`` to label groups of seeds) are left out.
+    Fields in ``exclude`` (for example ``("seed",)`` to label groups of seeds) are left out,
+    and so is ``track`` (what a run records does not change how it trains).
 
     Examples
     --------
@@ -393,7 +405,11 @@ def run_labels(specs: Iterable[RunSpec], *, exclude: Iterable[str] = ()) -> list
     'lr=cosine'
     """
     specs = list(specs)
-    vary = {k: v for k, v in varying(specs).items() if k not in set(exclude)}
+    vary = {
+        k: v
+        for k, v in varying(specs).items()
+        if k not in set(exclude) and k.split(".")[0] != "track"
+    }
     kinds = {k[: -len(".kind")] for k in vary if k.endswith(".kind")}
     # a unit inside another (Muon's adam_lr schedule inside a varying optimizer) is named by it
     kinds = {u for u in kinds if not any(u.startswith(o + ".") for o in kinds)}

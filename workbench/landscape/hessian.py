@@ -71,6 +71,8 @@ def top_eigenvalues(
     k: int = 1,
     iters: int = 30,
     seed: int = 0,
+    precondition: torch.Tensor | None = None,
+    init: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
     """The ``k`` largest-magnitude Hessian eigenvalues of every row, by power iteration with
     deflation (each eigenvector found is projected out of the next), ``iters`` iterations each,
@@ -79,6 +81,13 @@ def top_eigenvalues(
     Returns ``{"values": [N, k], "vectors": [N, k, P], "residual": [N, k]}``, ``residual`` the
     relative error ``‖H v − λ v‖ / |λ|`` after the last iteration (the convergence report: a
     fixed iteration count, no early stop, so nothing waits on the host).
+
+    ``precondition`` (``[N, P]``, positive): the eigenvalues of ``P⁻¹H`` with
+    ``P = diag(precondition)`` instead, Adam's preconditioned sharpness when ``precondition``
+    is Adam's denominator ``sqrt(v̂) + ε`` (Cohen et al. 2022). They are found as the
+    eigenvalues of the symmetric ``P^(-1/2) H P^(-1/2)`` (same spectrum), whose eigenvectors
+    ``vectors`` then are. ``init`` (``[N, k, P]``): starting vectors, e.g. the last call's
+    ``vectors`` when sharpness is tracked during training (fewer iterations to converge).
 
     Examples
     --------
@@ -95,18 +104,36 @@ def top_eigenvalues(
     if isinstance(iters, bool) or not isinstance(iters, int) or iters < 1:
         raise ValueError(f"top_eigenvalues: iters={iters!r} must be an int >= 1")
     n, p = theta.shape
+    if init is not None and init.shape != (n, k, p):
+        raise ValueError(f"top_eigenvalues: init {tuple(init.shape)} must be [{n}, {k}, {p}]")
+    scale = None
+    if precondition is not None:
+        if precondition.shape != theta.shape or not bool((precondition > 0).all()):
+            raise ValueError(
+                f"top_eigenvalues: precondition {tuple(precondition.shape)} must be [{n}, {p}] "
+                "and positive"
+            )
+        scale = precondition.rsqrt()
+
+    def op(u: torch.Tensor) -> torch.Tensor:  # H, or P^(-1/2) H P^(-1/2)
+        if scale is None:
+            return hvp(model, layout, theta, batch, u)
+        return scale * hvp(model, layout, theta, batch, scale * u)
+
     g = torch.Generator().manual_seed(seed)
     found: list[torch.Tensor] = []
     values, residuals = [], []
-    for _ in range(k):
+    for j in range(k):
         v = torch.randn(n, p, generator=g, dtype=theta.dtype).to(theta.device)
+        if init is not None:
+            v = init[:, j].to(theta) + 1e-3 * v  # a nudge: never exactly orthogonal to the top
         v = _orthonormal(v, found)
         lam = torch.zeros(n, dtype=theta.dtype, device=theta.device)
         for _ in range(iters):
-            hv = _orthonormal(hvp(model, layout, theta, batch, v), found, normalize=False)
+            hv = _orthonormal(op(v), found, normalize=False)
             lam = (hv * v).sum(1)
             v = _orthonormal(hv, found)
-        hv = hvp(model, layout, theta, batch, v)
+        hv = op(v)
         lam = (hv * v).sum(1)
         res = (hv - lam[:, None] * v).norm(dim=1) / lam.abs().clamp_min(1e-30)
         found.append(v)
