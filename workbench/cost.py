@@ -26,6 +26,7 @@ import torch
 from .bucket import Bucket, default_device
 from .engine import _validated, plan
 from .spec import RunSpec
+from .track import Tracker
 
 __all__ = ["Estimate", "estimate"]
 
@@ -127,10 +128,11 @@ def estimate(specs: Iterable[RunSpec], *, device: torch.device | str | None = No
     Each lockstep bucket (as :func:`workbench.engine.plan` groups the specs) is built with
     its real number of runs, a few warm-up steps are taken, then real steps and one evaluation
     are timed; the estimate is ``steps x (time per step + time per evaluation / eval_every)``
-    summed over buckets. The measured speed is cached per bucket signature (data, model,
-    optimizer kind, batch size, runs, device) in this process, so only the first estimate of
-    a shape trains (a fraction of a second); the seconds of a cached shape are proportional
-    to its steps.
+    summed over buckets, plus, for runs that track their sharpness
+    (:class:`~workbench.track.Track`), one timed estimate per ``sharpness_every`` steps. The
+    measured speed is cached per bucket signature (data, model, optimizer kind, batch size,
+    runs, device, tracking) in this process, so only the first estimate of a shape trains (a
+    fraction of a second); the seconds of a cached shape are proportional to its steps.
 
     Parameters
     ----------
@@ -161,8 +163,11 @@ def estimate(specs: Iterable[RunSpec], *, device: torch.device | str | None = No
     for runs in groups:
         group = [specs[i] for i in runs]
         s0 = group[0]
-        per_step, per_eval = _speed(group, dev)
+        per_step, per_eval, per_sharp = _speed(group, dev)
         seconds += s0.steps * (per_step + per_eval / s0.eval_every)
+        every = [s.track.sharpness_every for s in group if s.track and s.track.sharpness_every]
+        if every:  # tracked sharpness: one batched estimate whenever any run is due
+            seconds += per_sharp * s0.steps / min(every)
         bucket_steps += s0.steps
     return Estimate(
         seconds=seconds,
@@ -187,11 +192,22 @@ def _checked(specs: Iterable[RunSpec]) -> list[RunSpec]:
 
 def _signature(group: list[RunSpec], device: torch.device) -> tuple:
     s0 = group[0]
-    return (s0.data, s0.model, s0.optimizer.structure(), s0.batch_size, len(group), str(device))
+    sharp = any(s.track and s.track.sharpness_every for s in group)
+    track = s0.track.structure() if sharp and s0.track else None
+    return (
+        s0.data,
+        s0.model,
+        s0.optimizer.structure(),
+        s0.batch_size,
+        len(group),
+        str(device),
+        track,
+    )
 
 
-def _speed(group: list[RunSpec], device: torch.device) -> tuple[float, float]:
-    """Seconds per lockstep step and per evaluation (every task) of this bucket (cached)."""
+def _speed(group: list[RunSpec], device: torch.device) -> tuple[float, float, float]:
+    """Seconds per lockstep step, per evaluation (every task) and per sharpness estimate (0 if
+    no run tracks it) of this bucket (cached)."""
     key = _signature(group, device)
     with _SPEEDS_LOCK:
         if key in _SPEEDS:
@@ -206,12 +222,13 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _measure(group: list[RunSpec], device: torch.device) -> tuple[float, float]:
-    """Build the bucket (real runs, a short run length) and time steps and an evaluation."""
+def _measure(group: list[RunSpec], device: torch.device) -> tuple[float, float, float]:
+    """Build the bucket (real runs, a short run length) and time steps, an evaluation and
+    (for runs that track it) a sharpness estimate."""
     warm = _WARM_STEPS + (4 if device.type == "cuda" else 0)  # CUDA: warm-up, then capture
     steps = warm + _PROBE_STEPS + 1
-    # the same runs, only shorter, and no evaluation in the timed steps
-    probe = [dataclasses.replace(s, steps=steps, eval_every=steps) for s in group]
+    # the same runs, only shorter, with no evaluation or tracking in the timed steps
+    probe = [dataclasses.replace(s, steps=steps, eval_every=steps, track=None) for s in group]
     bucket = Bucket(probe, device=device)
     bucket.advance(warm)  # evaluates step 0 too: the evaluation path is warm as well
     # Time blocks of steps and keep the fastest block's rate: other load on a small machine
@@ -231,4 +248,18 @@ def _measure(group: list[RunSpec], device: torch.device) -> tuple[float, float]:
     bucket._evaluate(1)  # one evaluation inside the first task: every task, probes, one pass
     _sync(device)
     per_eval = time.perf_counter() - t0
-    return per_step, per_eval
+    return per_step, per_eval, _time_sharpness(group, bucket, device)
+
+
+def _time_sharpness(group: list[RunSpec], bucket: Bucket, device: torch.device) -> float:
+    """Seconds of one sharpness estimate of every run (as :class:`~workbench.track.Tracker`
+    makes it: the same probe and iterations, twice for AdamW), or 0 if no run tracks it."""
+    tracks = [s.track for s in group if s.track and s.track.sharpness_every]
+    if not tracks:
+        return 0.0
+    bucket.specs = [dataclasses.replace(s, track=tracks[0]) for s in bucket.specs]
+    tracker = Tracker(bucket)
+    t0 = time.perf_counter()
+    tracker._sharpness(list(range(bucket.n_runs)), bucket.step)
+    _sync(device)
+    return time.perf_counter() - t0
