@@ -22,6 +22,7 @@ SMALL = {
     "gaussian": {"classes": 4, "dim": 5, "n_train": 64, "n_test": 32},
     "modular": {"p": 13},
     "markov": {"vocab": 8, "context": 12, "n_train": 40, "n_test": 10},
+    "features": {"classes": 2, "dim": 8, "n_train": 40, "n_test": 20},
 }
 
 
@@ -48,7 +49,7 @@ def _same(a: TensorData, b: TensorData) -> bool:
 
 
 def test_registry_covers_the_documented_datasets():
-    assert set(DATASETS) == {"mnist1d", "digits", "gaussian", "modular", "markov"}
+    assert set(DATASETS) == {"mnist1d", "digits", "gaussian", "modular", "markov", "features"}
     for entry in DATASETS.values():
         assert entry.description and "\n" not in entry.description
         assert not {"name", "seed", "params", "replace", "to_dict"} & set(entry.defaults)

@@ -42,7 +42,7 @@ class RunSpec:
     ----------
     data
         A dataset name (``"mnist1d"``, ``"digits"``, ``"gaussian"``, ``"modular"``,
-        ``"markov"``), a :class:`~workbench.data.DataSpec`, or a
+        ``"markov"``, ``"features"``), a :class:`~workbench.data.DataSpec`, or a
         :class:`~workbench.streams.TaskStream` of datasets trained one after another.
     model
         The architecture, e.g. ``MLP(hidden=(100, 100))``.

@@ -5,8 +5,9 @@
 - copy the run's parameters (its row of the bucket's flat buffer) at step 0, every ``k``
   steps, at every task switch and at the end: the **trajectory** a landscape plane projects
   (:func:`snapshots` reads them back);
-- estimate the **sharpness**, the top eigenvalue of the Hessian of the training loss, every
-  ``j`` steps and at the end, on a fixed probe of ``probe`` examples of the training set of the
+- estimate the **sharpness**, the largest-magnitude eigenvalue of the Hessian of the training
+  loss (negative only near a saddle, e.g. sometimes at init), at step 0, every ``j`` steps and
+  at the end, on a fixed probe of ``probe`` examples of the training set of the
   task being trained (train mode; our models have no batch norm, so train and eval mode are
   the same function), by ``iters`` power iterations warm-started from the last estimate's
   eigenvector. For AdamW runs also the **preconditioned sharpness**, the top eigenvalue of
@@ -57,8 +58,8 @@ class Track:
         Copy the parameters every this many steps (also at step 0, task switches and the
         end); ``None``: no snapshots.
     sharpness_every
-        Estimate the top Hessian eigenvalue every this many steps (and at the end); ``None``:
-        never. Edge-of-stability code tracks it every 50–100 steps.
+        Estimate the top Hessian eigenvalue at step 0, every this many steps and at the end;
+        ``None``: never. Edge-of-stability code tracks it every 50–100 steps.
     probe
         Training examples the Hessian is measured on (a fixed subset; ``>=`` the training
         set: all of it). PyHessian's 128 examples made the top eigenvalue vary 10× across
@@ -224,7 +225,7 @@ class Tracker:
             for j, r in enumerate(rows):
                 self.snap[r].append((done, copies[j]))
         rows = self._due("sharpness_every", done, switches=False)
-        if rows and done > 0:
+        if rows:
             for r, values in zip(rows, self._sharpness(rows, done).unbind(1), strict=True):
                 self.sharp[r].append((done, values))
 
@@ -253,7 +254,7 @@ class Tracker:
         )
         self._keep("h", rows, out["vectors"])
         pre = torch.full_like(out["values"][:, 0], float("nan"))
-        if isinstance(self.bucket.opt, StackedAdamW):
+        if isinstance(self.bucket.opt, StackedAdamW) and done > 0:  # v is 0 before a step
             p = self._adam_denominator(idx, done)
             o = top_eigenvalues(
                 config,

@@ -25,6 +25,13 @@ gaussian
     (pairwise Bayes error ``Phi(-4)``, about 3e-5), in general ``8 * (1 - overlap)`` stds, and at
     ``overlap=1`` all classes are the same Gaussian (chance accuracy). The prototypes and noise
     draws do not depend on ``overlap``, so a sweep over it only moves the centres.
+features
+    The feature-noise model of "benign oscillation" (Lu et al., 2023, arXiv:2310.17074): per
+    class an orthonormal weak direction ``u_k`` and strong direction ``v_k``; a training point
+    is ``weak_scale * u_y + noise * e`` plus ``strong_scale * v_y`` in exactly
+    ``round(strong_fraction * n_train)`` examples, ``e ~ N(0, I_dim)``; the test set has the
+    weak features only, so it measures whether a model learned them. ``meta`` holds the
+    directions and the training set's ``strong_mask``.
 modular
     Modular arithmetic for grokking (Power et al., 2022, arXiv:2201.02177): every pair
     ``(a, b)`` in ``[0, p)^2`` (``b != 0`` for ``div``, which needs a prime ``p``) with label

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import digits, gaussian, markov, mnist1d, modular
+from . import digits, features, gaussian, markov, mnist1d, modular
 from .params import DatasetEntry
 
 DATASETS: dict[str, DatasetEntry] = {
@@ -11,4 +11,5 @@ DATASETS: dict[str, DatasetEntry] = {
     "gaussian": gaussian.ENTRY,
     "modular": modular.ENTRY,
     "markov": markov.ENTRY,
+    "features": features.ENTRY,
 }

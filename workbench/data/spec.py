@@ -43,7 +43,7 @@ class DataSpec:
     True
     """
 
-    name: str  # "mnist1d" | "digits" | "gaussian" | "modular" | "markov"
+    name: str  # "mnist1d" | "digits" | "gaussian" | "modular" | "markov" | "features"
     seed: int = 0  # the data seed, separate from the run seed
     params: tuple[tuple[str, Any], ...] = ()  # every dataset param, sorted by key
 

@@ -38,7 +38,7 @@ from .landscape_presets import PRESETS
 __all__ = ["LandscapeLab", "PRESETS", "DATASETS"]
 
 DATASETS = ("mnist1d", "digits", "features", "two tasks")
-_LRS = [0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0]
+_LRS = [0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.45, 0.6, 1.0]
 
 
 class LandscapeLab(Lab):
@@ -75,12 +75,12 @@ class LandscapeLab(Lab):
         "1 go?).",
     )
     train_examples = param.Integer(
-        default=1000,
+        default=500,
         bounds=(64, 4000),
         doc="mnist1d and features: training examples (full-batch GD takes all of them each "
         "step; the edge of stability is studied on a few thousand).",
     )
-    width = param.Integer(default=64, bounds=(4, 512), doc="Units per hidden layer.")
+    width = param.Integer(default=32, bounds=(4, 512), doc="Units per hidden layer.")
     depth = param.Integer(default=2, bounds=(1, 4), doc="Hidden layers.")
     activation = param.Selector(default="tanh", objects=["relu", "tanh", "gelu"])
     optimizer = param.Selector(
@@ -90,7 +90,7 @@ class LandscapeLab(Lab):
         "its preconditioned sharpness is compared with (2 + 2β1)/((1 − β1)η).",
     )
     lrs = param.ListSelector(
-        default=[0.02, 0.05],
+        default=[0.45, 0.6],
         objects=_LRS,
         label="LRs",
         doc="Peak learning rates, one run each (x seeds). The sharpness plot draws 2/η for each.",
@@ -110,11 +110,11 @@ class LandscapeLab(Lab):
         default=[0.0, 0.5],
         objects=[0.0, 0.1, 0.25, 0.5],
         label="Replay ratios",
-        doc="Two tasks: share of every batch replayed from a 500-example memory of task 1, one "
+        doc="Two tasks: share of every batch replayed from a 200-example memory of task 1, one "
         "run each (0: fine-tuning).",
     )
     steps = param.Integer(
-        default=1000, bounds=(10, 20_000), softbounds=(100, 5000), step=50, doc="Steps in all."
+        default=300, bounds=(10, 20_000), softbounds=(100, 5000), step=50, doc="Steps in all."
     )
     seeds = param.Integer(default=2, bounds=(1, 16), softbounds=(1, 8), doc="Seeds per setting.")
     snapshot_every = param.Integer(
@@ -218,7 +218,7 @@ class LandscapeLab(Lab):
             steps=self.steps,
             batch_size=batch,
             eval_every=max(1, self.steps // 50),
-            replay=Replay(size=500) if self.data == "two tasks" else None,
+            replay=Replay(size=200) if self.data == "two tasks" else None,
             track=self.track(),
         )
 
