@@ -6,19 +6,39 @@ model evaluates the rows together.
 - :mod:`.directions`: random directions, filter- and layer-normalized (Li et al. 2018), with
   explicit seeds so runs can share them, and the principal directions of a trajectory;
 - :mod:`.slices`: 1-D lines between two points (with the barrier height) and 2-D planes, as
-  ``xarray`` objects with the directions' provenance in their attrs;
+  ``xarray`` objects with the directions' provenance in their attrs (an MLP's points by its
+  first-layer products, :class:`SliceEvaluator`; at most ``MAX_GRID_POINTS`` points);
+- :mod:`.grid`: planes that fill in block by block, coarse to fine (:func:`iter_plane`, for a
+  page that must not wait), and :class:`GridCache`, an LRU of the windows already computed;
 - :mod:`.hessian`: Hessian-vector products by double backward through the stacked forward, the
-  top eigenvalues (power iteration with deflation, batched over rows) and Hutchinson's trace.
+  top eigenvalues (power iteration with deflation, batched over rows; optionally of Adam's
+  preconditioned ``P⁻¹H``) and Hutchinson's trace;
+- :mod:`.spectrum`: Lanczos batched over rows and the spectral density by stochastic Lanczos
+  quadrature;
+- :mod:`.planes`: :class:`Plane` (a centre, two directions, the projection of any path onto
+  them) and :func:`plane_of`, the plane a lab asks for from a run's snapshots.
 """
 
 from .directions import normalize_direction, pca_directions, random_direction
-from .evaluate import layout_of, loss_of, probe_data
+from .evaluate import SliceEvaluator, layout_of, loss_of, probe_data
+from .grid import GridCache, iter_plane, refinement_order, tensor_digest, window_axes
 from .hessian import hutchinson_trace, hvp, top_eigenvalues
-from .slices import line, plane, plane_through
+from .planes import DIRECTIONS, Plane, plane_of
+from .slices import MAX_GRID_POINTS, line, plane, plane_through
+from .spectrum import lanczos, spectral_density
 
 __all__ = [
+    "DIRECTIONS",
+    "GridCache",
+    "Plane",
+    "lanczos",
+    "plane_of",
+    "spectral_density",
+    "MAX_GRID_POINTS",
+    "SliceEvaluator",
     "hutchinson_trace",
     "hvp",
+    "iter_plane",
     "layout_of",
     "line",
     "loss_of",
@@ -28,5 +48,8 @@ __all__ = [
     "plane_through",
     "probe_data",
     "random_direction",
+    "refinement_order",
+    "tensor_digest",
     "top_eigenvalues",
+    "window_axes",
 ]
