@@ -41,6 +41,21 @@ LABS = [
     d="M10,80 C25,20 45,15 70,15 C72,80 78,84 130,84 L190,84"/>
 </svg>""",
     ),
+    (
+        "landscape",
+        "Loss landscapes and the edge of stability",
+        "Slices of the loss around trained runs with their paths on top, zoomable; lines "
+        "between solutions and their barrier; sharpness rising to 2/η; distance from init.",
+        """<svg viewBox="0 0 200 90" width="200" height="90" role="img" aria-label="Contours">
+  <rect width="200" height="90" fill="#f8fafc"/>
+  <ellipse cx="110" cy="48" rx="80" ry="36" fill="#e5e7eb" stroke="#9ca3af"/>
+  <ellipse cx="110" cy="48" rx="52" ry="22" fill="#f3f4f6" stroke="#9ca3af"/>
+  <ellipse cx="110" cy="48" rx="24" ry="9" fill="#ffffff" stroke="#9ca3af"/>
+  <path fill="none" stroke="#0072b2" stroke-width="3" d="M22,14 C60,20 70,60 108,48"/>
+  <path fill="none" stroke="#e69f00" stroke-width="3" d="M30,82 C70,80 80,40 114,50"/>
+  <circle cx="108" cy="48" r="4" fill="#0072b2"/><circle cx="114" cy="50" r="4" fill="#e69f00"/>
+</svg>""",
+    ),
 ]
 
 _CARD_CSS = """
