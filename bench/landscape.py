@@ -29,8 +29,10 @@ T-tiny: the tiny transformer of the tests, ``Transformer(layers=1, width=32, hea
      ``log_softmax`` over the short class axis on the CPU, four times the class-first cost (the
      engine's own losses use that layout). The loop as a careful user would write it.
 
-   T-tiny's grid is timed on every ``--t-stride``-th row (quick: every 17th, 3 rows of 51;
-   full: all) and scaled to the whole grid (a point's cost does not depend on where it is).
+   T-tiny's grid is timed on every ``--t-stride``-th row (quick: every 26th, 2 rows of 51;
+   full: all), W1's plain rows and class-first loop on every ``--aux-stride``-th row (quick:
+   every 10th, 6 rows; full: all), and scaled to the whole grid (a point's cost does not
+   depend on where it is). W1's ``batched`` and ``per point`` always run the whole grid.
 
    Timed ``--repeats`` times, interleaved (every method once, then again), after one untimed
    warm-up pass of every method on a few rows; the figure is each method's median (fastest and
@@ -58,7 +60,7 @@ machine two threads made timings erratic); the peak matmul uses the same.
 
 Run from the repository root::
 
-    python bench/landscape.py --quick   # under a minute on 2 CPU cores
+    python bench/landscape.py --quick   # about 25 s on 2 idle CPU cores, 50 s at load 9
     python bench/landscape.py           # more repeats and training
 
 The last line is ``speedup 51x51: <ratio>x (batched vs per-point)`` (W1, median against
@@ -384,8 +386,8 @@ def eig_bench(theta: torch.Tensor, args, device) -> dict:
 
 # -- command line --------------------------------------------------------------------------------
 
-# quick -> repeats, train_steps, iters, t_stride
-DEFAULTS = {True: (3, 200, 20, 17), False: (5, 1000, 30, 1)}
+# quick -> repeats, train_steps, iters, t_stride, aux_stride
+DEFAULTS = {True: (3, 100, 10, 26, 10), False: (5, 1000, 30, 1, 1)}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -395,7 +397,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--repeats", type=int, default=None, help="timed passes per method (median)")
     p.add_argument("--train-steps", type=int, default=None, help="training steps of the centers")
     p.add_argument("--iters", type=int, default=None, help="power iterations (eigenvalue)")
-    p.add_argument("--t-stride", type=int, default=None, help="T-tiny loop: every k-th row")
+    p.add_argument("--t-stride", type=int, default=None, help="T-tiny: every k-th row")
+    p.add_argument(
+        "--aux-stride", type=int, default=None, help="W1 plain rows, class-first loop: k-th rows"
+    )
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     p.add_argument(
         "--threads", type=int, default=1, help="torch CPU threads (default 1; 0: torch's default)"
@@ -403,11 +408,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", default=None, help="JSON path (bench/results/landscape-...json)")
     args = p.parse_args(argv)
     args.device = torch.device(args.device)
-    keys = ("repeats", "train_steps", "iters", "t_stride")
+    keys = ("repeats", "train_steps", "iters", "t_stride", "aux_stride")
     for name, value in zip(keys, DEFAULTS[args.quick], strict=True):
         if getattr(args, name) is None:
             setattr(args, name, value)
-    for name in ("repeats", "train_steps", "iters", "t_stride"):
+    for name in keys:
         if getattr(args, name) < 1:
             raise SystemExit(f"landscape: --{name.replace('_', '-')}={getattr(args, name)} < 1")
     if args.resolution < 2:
@@ -449,15 +454,16 @@ def main(argv: list[str] | None = None) -> None:
         f"{args.train_steps} steps in {t1 - t0:.1f} s; {r} x {r} grids, {args.repeats} repeats"
     )
     t_rows = None if args.t_stride == 1 else np.arange(0, r, args.t_stride)
+    aux_rows = None if args.aux_stride == 1 else np.arange(0, r, args.aux_stride)
     grids = {
         "W1": grid_bench(
             "W1",
             w1,
             {
                 "batched": (batched, None),
-                "batched_plain_rows": (plain_rows, None),
+                "batched_plain_rows": (plain_rows, aux_rows),
                 "per_point": (per_point, None),
-                "per_point_class_first": (per_point_class_first, None),
+                "per_point_class_first": (per_point_class_first, aux_rows),
             },
             args,
             dev,
