@@ -44,6 +44,10 @@ def _select(name, options=None, width=220, **kw):
     return pn.widgets.Select(label=name, options=options or {}, width=width, **kw)
 
 
+def _col(*items) -> pn.Column:
+    return pn.Column(*items, sizing_mode="stretch_width")
+
+
 def _label(select) -> str:
     """The label shown for a Select's value."""
     return select.labels[select.values.index(select.value)]
@@ -89,29 +93,14 @@ class LandscapeApp(pn.viewable.Viewer):
         self.contour.param.watch(self._relayout, "relayout_data")
         self.pair.param.watch(lambda e: setattr(self.run_b, "visible", e.new == "ab"), "value")
         self.run_b.visible = False
-        wide = dict(sizing_mode="stretch_width")
+        n, progress = self.notes, pn.Row(self.progress, self.status)
+        land = pn.Row(self.run, self.evaluate, self.kind, self.draw_button)
+        between = pn.Row(self.pair, self.run_a, self.run_b, self.line_button)
         tabs = [
-            (
-                "Landscape",
-                pn.Column(
-                    self.notes["land"],
-                    pn.Row(self.run, self.evaluate, self.kind, self.draw_button),
-                    pn.Row(self.progress, self.status),
-                    self.contour,
-                    **wide,
-                ),
-            ),
-            (
-                "Interpolation",
-                pn.Column(
-                    self.notes["line"],
-                    pn.Row(self.pair, self.run_a, self.run_b, self.line_button),
-                    self.line_plot,
-                    **wide,
-                ),
-            ),
-            ("Sharpness", pn.Column(self.notes["sharp"], self.sharp, self.table, **wide)),
-            ("Distance", pn.Column(self.notes["dist"], self.distance, **wide)),
+            ("Landscape", _col(n["land"], land, progress, self.contour)),
+            ("Interpolation", _col(n["line"], between, self.line_plot)),
+            ("Sharpness", _col(n["sharp"], self.sharp, self.table)),
+            ("Distance", _col(n["dist"], self.distance)),
         ]
         self.page = LabPage(self.lab, intro=INTRO, tabs=tabs, on_data=self._on_data)
         self.live, self.tabs = self.page.live, self.page.tabs
@@ -154,9 +143,8 @@ class LandscapeApp(pn.viewable.Viewer):
                 if not runs:
                     raise ValueError("No run has snapshots yet.")
             elif tab == "Sharpness":
-                self.sharp.object = plots.loss_and_sharpness(
-                    ds, by=["name"], colours=self.page.colours
-                )
+                fig = plots.loss_and_sharpness(ds, by=["name"], colours=self.page.colours)
+                self.sharp.object, self.sharp.height = fig, int(fig.layout.height)
                 self.table.value = plots.sharpness_table(ds).round(4) if "sharpness" in ds else None
             elif tab == "Distance":
                 self.distance.object = plots.distance_figure(ds, colours=self.page.colours)
@@ -207,6 +195,7 @@ class LandscapeApp(pn.viewable.Viewer):
 
     def _fail(self, note, text) -> None:
         self.progress.visible = False
+        self.status.object = "" if note == "land" else self.status.object
         self.notes[note].object = f"**Could not draw:** {text}"
 
     def _say(self, done, total, text) -> None:
@@ -260,8 +249,11 @@ class LandscapeApp(pn.viewable.Viewer):
 
     def _show(self, grid) -> None:
         self.grid = grid
-        done, total = grid.attrs["done"], grid.attrs["total"]
-        self._say(done, total, f"{done:,} / {total:,} points" + ("…", " · done")[done == total])
+        done, total, ((a0, a1), (b0, b1)) = grid.attrs["done"], grid.attrs["total"], self.window()
+        where = f" over α {a0:.3g} to {a1:.3g}, β {b0:.3g} to {b1:.3g}"
+        self._say(
+            done, total, f"{done:,} / {total:,} points{where}" + ("…", " · done")[done == total]
+        )
         self._render()
 
     def _relayout(self, event) -> None:

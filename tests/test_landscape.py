@@ -133,6 +133,9 @@ def test_line_endpoints_and_barrier():
     assert ds.attrs["barrier"] == pytest.approx(float(np.max(ds.loss.values - straight)), abs=1e-6)
     flat = line(MLP_SMALL, rows[0], rows[0], "digits", alphas=3, size=64)
     assert flat.attrs["barrier"] == pytest.approx(0.0, abs=1e-6)
+    # beyond the ends the loss may rise above the extended chord: not a barrier between them
+    wide = line(MLP_SMALL, rows[0], rows[1], "digits", alphas=[-1.0, *ds.alpha.values, 2.0])
+    assert wide.attrs["barrier"] == pytest.approx(ds.attrs["barrier"], abs=1e-5)
 
 
 def test_plane_through_three_points_puts_them_where_it_says(tmp_path):

@@ -258,8 +258,10 @@ def _time_sharpness(group: list[RunSpec], bucket: Bucket, device: torch.device) 
     if not tracks:
         return 0.0
     bucket.specs = [dataclasses.replace(s, track=tracks[0]) for s in bucket.specs]
-    tracker = Tracker(bucket)
+    tracker, rows = Tracker(bucket), list(range(bucket.n_runs))
+    tracker._sharpness(rows, bucket.step)  # the first, cold start (3x the iterations)
+    _sync(device)
     t0 = time.perf_counter()
-    tracker._sharpness(list(range(bucket.n_runs)), bucket.step)
+    tracker._sharpness(rows, bucket.step)  # warm-started, as every later estimate
     _sync(device)
     return time.perf_counter() - t0

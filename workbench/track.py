@@ -7,12 +7,13 @@
   (:func:`snapshots` reads them back);
 - estimate the **sharpness**, the largest-magnitude eigenvalue of the Hessian of the training
   loss (negative only near a saddle, e.g. sometimes at init), at step 0, every ``j`` steps and
-  at the end, on a fixed probe of ``probe`` examples of the training set of the
-  task being trained (train mode; our models have no batch norm, so train and eval mode are
-  the same function), by ``iters`` power iterations warm-started from the last estimate's
-  eigenvector. For AdamW runs also the **preconditioned sharpness**, the top eigenvalue of
-  ``P⁻¹H`` with ``P = diag(sqrt(v̂) + ε)`` Adam's denominator, what the adaptive edge of
-  stability compares with ``(2 + 2β1) / ((1 − β1)·η)`` (Cohen et al. 2022).
+  at the end, on a fixed probe of ``probe`` examples of the training set of the task being
+  trained (train mode; our models have no batch norm, so train and eval mode are the same
+  function), by ``iters`` power iterations warm-started from the last estimate's eigenvector
+  (the first estimate, from a random start, takes three times as many). For AdamW runs also
+  the **preconditioned sharpness**, the top eigenvalue of ``P⁻¹H`` with
+  ``P = diag(sqrt(v̂) + ε)`` Adam's denominator, what the adaptive edge of stability compares
+  with ``(2 + 2β1) / ((1 − β1)·η)`` (Cohen et al. 2022).
 
 Both happen between steps, outside the (captured) step, like evaluations; nothing is copied to
 the host until the chunk ends. Runs of one bucket may track differently (or not at all): a
@@ -249,21 +250,15 @@ class Tracker:
         theta = self.model.flat.index_select(0, idx)
         batch = self._batch(done)
         config, layout = self.model.config, self.model.layout
-        out = top_eigenvalues(
-            config, layout, theta, batch, iters=self.iters, init=self._init("h", rows)
-        )
+        init = self._init("h", rows)
+        out = top_eigenvalues(config, layout, theta, batch, iters=self._iters(init), init=init)
         self._keep("h", rows, out["vectors"])
         pre = torch.full_like(out["values"][:, 0], float("nan"))
         if isinstance(self.bucket.opt, StackedAdamW) and done > 0:  # v is 0 before a step
             p = self._adam_denominator(idx, done)
+            init = self._init("p", rows)
             o = top_eigenvalues(
-                config,
-                layout,
-                theta,
-                batch,
-                iters=self.iters,
-                precondition=p,
-                init=self._init("p", rows),
+                config, layout, theta, batch, iters=self._iters(init), precondition=p, init=init
             )
             self._keep("p", rows, o["vectors"])
             pre = o["values"][:, 0]
@@ -277,6 +272,11 @@ class Tracker:
         c = (1 - torch.prod(b2, 1)).to(self.model.flat.dtype)  # bias correction, [n]
         v = b.opt.v.index_select(0, idx)
         return (v / c[:, None]).sqrt() + eps[:, None].to(v.dtype)
+
+    def _iters(self, init) -> int:
+        """Power iterations: ``iters`` from a warm start, three times as many from a random one
+        (the first estimate of a run, e.g. at step 0, starts far from the top eigenvector)."""
+        return self.iters if init is not None else 3 * self.iters
 
     def _init(self, key: str, rows: list[int]) -> torch.Tensor | None:
         """The last eigenvectors of ``rows`` (a warm start), if every one of them has one."""

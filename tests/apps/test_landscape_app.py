@@ -96,8 +96,9 @@ def test_a_drawn_grid_fills_in_coarse_first_with_every_path(app):
         app.draw().result(60)
     finally:
         app.status.param.unwatch(watcher)
-    assert shown[-1] == "49 / 49 points · done" and not app.progress.visible
-    assert any("/ 49 points…" in s for s in shown)  # the coarse grid was shown first
+    assert shown[-1] == "49 / 49 points over α -0.5 to 0.5, β -0.5 to 0.5 · done"
+    assert not app.progress.visible
+    assert any(s.endswith("…") for s in shown)  # the coarse grid was shown first
     fig = app.contour.object
     assert [t.type for t in fig.data].count("contour") == 1
     paths = [t.meta["path"] for t in fig.data if "path" in (t.meta or {})]

@@ -26,7 +26,7 @@ def test_specs_are_lrs_times_seeds_in_one_tracked_bucket():
     specs = lab.specs()
     assert len(specs) == 6 and len(plan(specs)) == 1
     assert {s.batch_size for s in specs} == {lab.n_train()}  # full batch by default
-    assert specs[0].track == wb.Track(snapshot_every=4, sharpness_every=10, probe=1000, iters=10)
+    assert specs[0].track == wb.Track(snapshot_every=4, sharpness_every=20, probe=1000, iters=10)
     assert lab.names(specs)[::3] == ["lr 0.02", "lr 0.05"]
     lab.schedule = "wsd"
     assert lab.specs()[0].optimizer.lr.kind == "wsd" and lab.decay_start() == 320

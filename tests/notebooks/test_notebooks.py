@@ -82,6 +82,7 @@ def code_outputs(nb: nbformat.NotebookNode):
 def test_there_are_notebooks():
     names = [p.name for p in NOTEBOOKS]
     assert "01_schedules.ipynb" in names and "02_forgetting_and_replay.ipynb" in names
+    assert "03_loss_landscapes.ipynb" in names
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

@@ -63,7 +63,7 @@ class LandscapeLab(Lab):
     )
     colour_by = {"LR": ("name",), "seed": ("seed",), "run": ("label",)}
     colour_names = tuple(f"lr {v:g}" for v in _LRS)
-    name_label = "run"
+    name_label = "setting"
     sliders = ("span",)
 
     data = param.Selector(
@@ -128,8 +128,8 @@ class LandscapeLab(Lab):
         default=None,
         allow_None=True,
         bounds=(1, 10_000),
-        doc="Estimate the top Hessian eigenvalue every this many steps; empty: about 40 times "
-        "per run.",
+        doc="Estimate the top Hessian eigenvalue every this many steps; empty: about 20 times "
+        "per run (each estimate costs about 10-30 training steps).",
     )
     probe = param.Integer(
         default=1000,
@@ -200,7 +200,7 @@ class LandscapeLab(Lab):
 
     def track(self) -> Track:
         snap = self.snapshot_every or max(1, self.steps // 100)
-        sharp = self.sharpness_every or max(1, self.steps // 40)
+        sharp = self.sharpness_every or max(1, self.steps // 20)
         return Track(snapshot_every=snap, sharpness_every=sharp, probe=self.probe, iters=10)
 
     def base_spec(self) -> RunSpec:

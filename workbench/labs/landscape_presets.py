@@ -8,12 +8,14 @@ PRESETS: dict[str, tuple[dict, str]] = {
     "random-vs-hessian": (
         {"lrs": [0.05], "seeds": 1, "steps": 600, "directions": "hessian", "span": 0.5},
         "A random slice vs a Hessian slice. One run trained by gradient descent; the view shows "
-        "the plane of its two sharpest directions (the top Hessian eigenvectors at the end). "
-        "Switch 'Directions' to 'filter' (random, filter-normalized) and press 'Draw' again: "
-        "the random plane looks like a smooth, round bowl, because a random direction in "
-        "thousands of dimensions barely sees the few sharp ones. The Hessian plane is a "
-        "narrow valley: steep along the first axis (its curvature is the sharpness printed "
-        "under the plot), gentle along the second.",
+        "the plane of its two sharpest directions (the top Hessian eigenvectors at the end; "
+        "their eigenvalues are in the plot's title). Switch 'Directions' to 'filter' (random, "
+        "filter-normalized) and press 'Draw' again: the random plane is a smooth, round, "
+        "shallow bowl, because a random direction in thousands of dimensions barely sees the "
+        "few sharp ones (its curvature is near the mean eigenvalue, about a hundredth of the "
+        "top one in the notebook's run). The Hessian plane rises much faster over the same "
+        "span, along both axes when the top two eigenvalues are close; the notebook draws the "
+        "sharpest direction against a random one to show the trough.",
     ),
     "edge-of-stability": (
         {

@@ -118,8 +118,9 @@ def line(
     """Loss and accuracy along ``(1 − α)·a + α·b`` (``alphas``: values, finite and strictly
     increasing, or a count >= 2 from 0 to 1), and the **barrier**: the largest excess of the
     loss over the straight line between its end values, ``max_α L(α) − ((1 − α)·L(0) +
-    α·L(1))`` (Frankle et al. 2020), in ``attrs["barrier"]`` (0 when the path is convex; only
-    the ``alphas`` evaluated count).
+    α·L(1))`` over ``0 <= α <= 1`` (Frankle et al. 2020), in ``attrs["barrier"]`` (0 when the
+    path is convex; only the ``alphas`` evaluated count; points outside [0, 1] are drawn but
+    are not between the two ends, so they never count).
 
     Examples
     --------
@@ -136,8 +137,9 @@ def line(
     else:
         al = _axis("line", "alphas", alphas)
     loss, acc = _evaluate(model, data, a, [b - a], al[:, None], split=split, size=size, chunk=chunk)
-    ends = np.interp(al, [0.0, 1.0], [_at(al, loss, 0.0), _at(al, loss, 1.0)])
-    barrier = float(np.max(loss - ends)) if np.isfinite(ends).all() else float("nan")
+    inside = (al >= 0.0) & (al <= 1.0)
+    ends = np.interp(al[inside], [0.0, 1.0], [_at(al, loss, 0.0), _at(al, loss, 1.0)])
+    barrier = float(np.max(loss[inside] - ends)) if np.isfinite(ends).all() else float("nan")
     return xr.Dataset(
         {"loss": ("alpha", loss), "acc": ("alpha", acc)},
         coords={"alpha": al},

@@ -534,9 +534,9 @@ def complete_part(grid: xr.Dataset) -> xr.Dataset:
 def _zscale(z: np.ndarray, log: bool) -> tuple[np.ndarray, dict]:
     """The values drawn (log10 of the loss if ``log``) and a colour bar with ticks in loss."""
     if not log:
-        return z, dict(title=dict(text="loss"))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        zl = np.log10(np.where(z > 0, z, np.nan))
+        return np.where(np.isfinite(z), z, np.nan), dict(title=dict(text="loss"))
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        zl = np.log10(np.where((z > 0) & np.isfinite(z), z, np.nan))
     ok = zl[np.isfinite(zl)]
     bar = dict(title=dict(text="loss (log scale)"))
     if ok.size:
@@ -719,6 +719,7 @@ def contour_figure(
     window = (grid.alpha.values, grid.beta.values)
     grid = complete_part(grid)
     z = np.asarray(grid[var].values, dtype=np.float64)
+    z = np.where(np.isfinite(z), z, np.nan)  # an overflowed loss (a huge span) is blank
     alpha, beta = grid.alpha.values, grid.beta.values
     zc, bar = _zscale(z, log) if var == "loss" else (z, dict(title=dict(text=var)))
     ok = np.isfinite(zc)
@@ -869,6 +870,7 @@ def surface_figure(
     """
     grid = complete_part(grid)
     z = np.asarray(grid.loss.values, dtype=np.float64)
+    z = np.where(np.isfinite(z), z, np.nan)
     alpha, beta = grid.alpha.values.astype(float), grid.beta.values.astype(float)
     zc, bar = _zscale(z, log)
     fig = go.Figure()
@@ -945,9 +947,9 @@ def line_figure(
 ) -> go.Figure:
     """Loss (left axis) and accuracy (right axis, dotted) along 1-D interpolations
     (:func:`workbench.landscape.line`), the straight chord between each line's end losses in
-    grey and its **barrier** (the largest excess of the loss over the chord) marked and
-    written. ``lines``: one Dataset, or ``{name: Dataset}`` (coloured by name). ``ends`` names
-    the two end points.
+    grey and its **barrier** (the largest excess of the loss over the chord, for α from 0 to
+    1 only: beyond the ends there is no chord) marked and written. ``lines``: one Dataset,
+    or ``{name: Dataset}`` (coloured by name). ``ends`` names the two end points.
 
     Traces carry ``meta``: ``{"line": name, "var": "loss" | "chord" | "barrier" | "acc"}``.
 
@@ -997,9 +999,10 @@ def line_figure(
             meta={"line": name, "var": "chord"},
             hoverinfo="skip",
         )
-        barrier = float(ds.attrs.get("barrier", np.nanmax(loss - chord)))
         excess = np.where(inner, loss - chord, -np.inf)
         k = int(np.argmax(excess))
+        barrier = float(excess[k])
+        j = list(lines).index(name)  # the j-th line's words sit below the ones before
         if np.isfinite(barrier) and barrier > 1e-3 * max(abs(loss[i0]), abs(loss[i1]), 1e-9):
             fig.add_scatter(
                 x=[al[k], al[k]],
@@ -1018,18 +1021,23 @@ def line_figure(
                 showarrow=True,
                 arrowhead=2,
                 ax=40,
-                ay=-30,
+                ay=-30 - 26 * j,
                 font=dict(color=colour, size=13),
+                bgcolor="rgba(255,255,255,0.8)",
             )
         else:
             text = "no barrier" if one else f"{name}: no barrier"
             fig.add_annotation(
-                x=0.5,
-                y=float(np.nanmax(loss)),
+                x=0.01,
+                y=0.99 - 0.08 * j,
+                xref="paper",
+                yref="paper",
+                xanchor="left",
+                yanchor="top",
                 text=f"{text}: the loss stays under the chord",
                 showarrow=False,
-                yanchor="bottom",
                 font=dict(color=colour, size=13),
+                bgcolor="rgba(255,255,255,0.8)",
             )
         if accuracy and "acc" in ds:
             fig.add_scatter(
