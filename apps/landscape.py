@@ -12,9 +12,8 @@ request cancels the one before; what is drawn stays until the next one arrives.
 
 from __future__ import annotations
 
-import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 
 import numpy as np
 import panel as pn
@@ -22,9 +21,10 @@ import panel as pn
 from workbench.labs.landscape import LandscapeLab
 from workbench.landscape import line
 from workbench.landscape.grid import GridCache, window_axes
-from workbench.landscape.paths import path_names, path_steps, project_paths, snapshot_at
+from workbench.landscape.paths import path_names, path_steps, project_paths
 from workbench.plots import landscape as plots
 from workbench.ui import LabPage
+from workbench.ui.worker import Worker
 
 pn.extension("plotly", "tabulator", "mathjax")
 
@@ -59,10 +59,7 @@ class LandscapeApp(pn.viewable.Viewer):
     def __init__(self, **params):
         super().__init__(**params)
         self.lab, self.cache = LandscapeLab(), GridCache(maxsize=32)
-        self.pool = ThreadPoolExecutor(1, thread_name_prefix="workbench-landscape")
-        doc = pn.state.curdoc
-        self._doc = doc if doc is not None and doc.session_context is not None else None
-        self._stop, self.job, self._trained, self._title = threading.Event(), None, {}, ""
+        self.worker, self._trained, self._title = Worker("workbench-landscape"), {}, ""
         self.plane = self.grid = self.base = self._used = self._session = self._ds = None
         self.notes = {k: pn.pane.Markdown(WAIT) for k in ("land", "line", "sharp", "dist")}
         self.run, self.run_a, self.run_b = (
@@ -105,8 +102,6 @@ class LandscapeApp(pn.viewable.Viewer):
         self.page = LabPage(self.lab, intro=INTRO, tabs=tabs, on_data=self._on_data)
         self.live, self.tabs = self.page.live, self.page.tabs
         self.tabs.param.watch(lambda _: self._on_data(), "active")
-        if self._doc is not None:
-            pn.state.on_session_destroyed(lambda _ctx: self.close())
 
     # -- following the sweep ------------------------------------------------------------------
 
@@ -120,11 +115,7 @@ class LandscapeApp(pn.viewable.Viewer):
             self._trained = {
                 k: getattr(self.lab, k) for k in self.lab.knob_names() if k not in VIEW
             }
-            lab = LandscapeLab(**self._trained)
-            names = ("end of task 1", "end of task 2") if lab.data == "two tasks" else ("", "end")
-            mid = names[0] or ("decay starts" if lab.decay_start() else "middle")
-            pairs = ("init → end", "end of run A → end of run B", f"{mid} → {names[1]}")
-            self.pair.options = dict(zip(pairs, ("init", "ab", "middle"), strict=True))
+            self.pair.options = LandscapeLab(**self._trained).line_pairs()
         self._ds = ds
         self.evaluate.visible = self._trained.get("data") == "two tasks"
         runs = {label: r for r, (label, _) in path_names(ds).items()}
@@ -173,25 +164,17 @@ class LandscapeApp(pn.viewable.Viewer):
 
     # -- work in the background ---------------------------------------------------------------
 
+    @property
+    def job(self) -> Future | None:
+        return self.worker.job
+
     def _submit(self, work, note="land") -> Future:
         """``work(stop)`` in the worker thread, the job before cancelled; an error is shown in
         the tab and what is drawn stays."""
-        self._stop.set()
-        stop = self._stop = threading.Event()
-
-        def guarded():
-            try:
-                work(stop)
-            except Exception as e:  # noqa: BLE001 - reported, the page stays
-                text = str(e) or repr(e)
-                self._post(lambda: self._fail(note, text))
-
-        self.job = self.pool.submit(guarded)
-        return self.job
+        return self.worker.submit(work, on_error=lambda text: self._fail(note, text))
 
     def _post(self, fn) -> None:
-        """``fn`` on the page's thread (served), or now (tests, notebooks)."""
-        self._doc.add_next_tick_callback(fn) if self._doc is not None else fn()
+        self.worker.post(fn)
 
     def _fail(self, note, text) -> None:
         self.progress.visible = False
@@ -284,12 +267,7 @@ class LandscapeApp(pn.viewable.Viewer):
         title = f"{_label(self.pair)}: {_label(self.run_a)}"
 
         def work(stop):
-            (s0, mid, end), names = lab.three_steps(ds, a)
-            p, q, ends = {
-                "init": (snapshot_at(ds, a, s0), snapshot_at(ds, a), ("init", "end")),
-                "ab": (snapshot_at(ds, a), snapshot_at(ds, b), ("end of A", "end of B")),
-                "middle": (snapshot_at(ds, a, mid), snapshot_at(ds, a), names[1:]),
-            }[pair]
+            p, q, ends = lab.line_points(ds, pair, a, b)
             two, model = lab.data == "two tasks", lab.base_spec().model
             tasks = {"on task 1": 0, "on task 2": lab.steps} if two else {group: None}
             alphas = np.linspace(-0.25, 1.25, 31)
@@ -308,8 +286,7 @@ class LandscapeApp(pn.viewable.Viewer):
         return self._submit(work, "line")
 
     def close(self) -> None:
-        self._stop.set()
-        self.pool.shutdown(wait=False)
+        self.worker.close()
 
     def __panel__(self):
         return self.page

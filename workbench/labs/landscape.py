@@ -293,6 +293,38 @@ class LandscapeLab(Lab):
             probe=min(self.probe, 1000),
         )
 
+    def line_pairs(self) -> dict[str, str]:
+        """The interpolations :meth:`line_points` offers, by label: ``{label: pair}``.
+
+        Examples
+        --------
+        >>> list(LandscapeLab(data="two tasks").line_pairs())[-1]
+        'end of task 1 → end of task 2'
+        """
+        if self.data == "two tasks":
+            last = "end of task 1 → end of task 2"
+        else:
+            last = ("decay starts" if self.decay_start() is not None else "middle") + " → end"
+        return {"init → end": "init", "end of run A → end of run B": "ab", last: "middle"}
+
+    def line_points(self, ds: xr.Dataset, pair: str, a: int, b: int | None = None) -> tuple:
+        """The two points of an interpolation and their names: ``pair`` ``"init"`` (run ``a``'s
+        init to its end), ``"ab"`` (the end of run ``a`` to the end of run ``b``) or
+        ``"middle"`` (run ``a``'s middle snapshot of :meth:`three_steps`, e.g. the end of task
+        1 or the start of the decay, to its end)."""
+        from ..landscape.paths import snapshot_at
+
+        (s0, mid, _), names = self.three_steps(ds, a)
+        if pair == "init":
+            return snapshot_at(ds, a, s0), snapshot_at(ds, a), ("init", "end")
+        if pair == "ab":
+            if b is None:
+                raise ValueError("line_points: pair='ab' needs a second run b")
+            return snapshot_at(ds, a), snapshot_at(ds, b), ("end of A", "end of B")
+        if pair == "middle":
+            return snapshot_at(ds, a, mid), snapshot_at(ds, a), names[1:]
+        raise ValueError(f"line_points: pair={pair!r}; allowed: 'init', 'ab', 'middle'")
+
     def window(self, plane: Plane, paths: dict[str, np.ndarray]) -> tuple[tuple, tuple]:
         """The grid's ``(alpha range, beta range)``: ±span for random and Hessian planes,
         the paths and points with a margin for PCA and three-point planes."""

@@ -15,6 +15,8 @@ model evaluates the rows together.
   preconditioned ``P⁻¹H``) and Hutchinson's trace;
 - :mod:`.spectrum`: Lanczos batched over rows and the spectral density by stochastic Lanczos
   quadrature;
+- :mod:`.sharpness`: each run's stability threshold (2/η, with momentum, Adam's) and the
+  sharpness it is about;
 - :mod:`.planes`: :class:`Plane` (a centre, two directions, the projection of any path onto
   them) and :func:`plane_of`, the plane a lab asks for from a run's snapshots.
 """
@@ -24,6 +26,7 @@ from .evaluate import SliceEvaluator, layout_of, loss_of, probe_data
 from .grid import GridCache, iter_plane, refinement_order, tensor_digest, window_axes
 from .hessian import hutchinson_trace, hvp, top_eigenvalues
 from .planes import DIRECTIONS, Plane, plane_of
+from .sharpness import sharpness_of, stability_threshold
 from .slices import MAX_GRID_POINTS, line, plane, plane_through
 from .spectrum import lanczos, spectral_density
 
@@ -33,7 +36,9 @@ __all__ = [
     "Plane",
     "lanczos",
     "plane_of",
+    "sharpness_of",
     "spectral_density",
+    "stability_threshold",
     "MAX_GRID_POINTS",
     "SliceEvaluator",
     "hutchinson_trace",
