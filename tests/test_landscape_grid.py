@@ -140,11 +140,19 @@ def test_tied_logits_count_as_argmax_counts_them():
     np.testing.assert_allclose(as_, expected, atol=1e-7)
 
 
-def test_the_shortcut_is_for_mlps_only():
+def test_the_shortcut_is_for_mlps_only_whatever_their_loss():
     _, center, d1, d2 = _center_and_dirs(TINY_T, MARKOV)
     assert not SliceEvaluator(TINY_T, MARKOV, center, [d1], size=8).uses_first_layer
     with pytest.raises(ValueError, match="first_layer=True needs an MLP, not a Transformer"):
         SliceEvaluator(TINY_T, MARKOV, center, [d1], size=8, first_layer=True)
+    mse = MLP(hidden=(8,), loss="mse")  # the squared loss goes through the shortcut too
+    _, center, d1, _ = _center_and_dirs(mse, "digits")
+    fast = SliceEvaluator(mse, "digits", center, [d1], size=32)
+    plain = SliceEvaluator(mse, "digits", center, [d1], size=32, first_layer=False)
+    assert fast.uses_first_layer and not plain.uses_first_layer
+    coords = torch.linspace(-1, 1, 5)[:, None]
+    for a, b in zip(fast(coords), plain(coords), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
 
 
 _M = MLP(hidden=(8,))

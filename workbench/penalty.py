@@ -12,8 +12,10 @@ the end of the most recent task and ``w`` a weight per parameter:
 
 The examples are the first ``samples`` of a fixed, seed-independent permutation of the task's
 training set, so every run estimates its Fisher on the same examples and
-:mod:`workbench.reference` reproduces it. The recorded ``train_loss`` is the cross-entropy
-alone (without the penalty); ``grad_norm`` is the norm of the full gradient.
+:mod:`workbench.reference` reproduces it. The Fisher is the empirical Fisher of the model's own
+loss (:meth:`~workbench.models.StackedModel.loss_and_grad`): for an ``MLP(loss="mse")``, the
+mean squared per-example gradient of the squared error. The recorded ``train_loss`` is the
+model's loss alone (without the penalty); ``grad_norm`` is the norm of the full gradient.
 
 Runs with different strengths and kinds (and without a penalty: ``strength=0``) stack in one
 lockstep bucket.

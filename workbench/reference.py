@@ -93,13 +93,14 @@ def train_reference(
     else:  # pragma: no cover - RunSpec validates the optimizer type
         raise ValueError(f"train_reference: optimizer {opt_spec!r} has no reference")
     seed = torch.tensor([spec.seed], device=device)
+    kind = getattr(spec.model, "loss", "cross_entropy")
     losses = []
     order, seen = None, None
     pull = None  # (anchors, weights) per parameter once a task has ended (L2/EWC)
     fisher = [torch.zeros_like(p) for p in net.parameters()]
     for t in range(steps):
         if spec.penalty is not None and t > 0 and t in stream.starts:  # a task has just ended
-            pull = _consolidate(net, spec.penalty, sets, stream.task_at(t) - 1, fisher)
+            pull = _consolidate(net, spec.penalty, sets, stream.task_at(t) - 1, fisher, kind)
         k = stream.task_at(t)  # the task, and the position counted from its start
         x, y = sets[k]
         epoch, pos = divmod(t - stream.starts[k], x.shape[0] // spec.batch_size)
@@ -117,7 +118,7 @@ def train_reference(
         logits = net(xb)  # (B, C) or (B, T, C)
         if logits.dim() == yb.dim() + 2:  # sequence classification: the last position
             logits = logits[:, -1]
-        loss = F.cross_entropy(logits.movedim(-1, 1), yb)
+        loss = _plain_loss(kind, logits, yb)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if pull is not None:  # the penalty's gradient: weight * (theta - anchor)
@@ -154,10 +155,21 @@ def _flat_state(net: nn.Module, opt: torch.optim.Optimizer, key: str) -> torch.T
     return flat_row(ghost)
 
 
-def _consolidate(net: nn.Module, penalty, sets, k: int, fisher: list[torch.Tensor]) -> list:
+def _plain_loss(kind: str, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The batch's mean loss, written the plain way: cross-entropy, or for ``"mse"`` the mean
+    over the batch of ``0.5 * ||logits - one_hot(y)||^2`` (summed over the classes)."""
+    if kind == "mse":
+        target = F.one_hot(y, logits.shape[-1]).to(logits.dtype)
+        return 0.5 * F.mse_loss(logits, target, reduction="none").sum(-1).mean()
+    return F.cross_entropy(logits.movedim(-1, 1), y)
+
+
+def _consolidate(
+    net: nn.Module, penalty, sets, k: int, fisher: list[torch.Tensor], kind: str
+) -> list:
     """At the end of stream position ``k``: anchors at the current weights, and each
     parameter's weight ``λ`` (L2) or ``λ·F`` (EWC: ``fisher`` += the mean squared per-example
-    gradient on the Fisher's examples of task ``k``)."""
+    gradient of the model's loss, ``kind``, on the Fisher's examples of task ``k``)."""
     x, y = sets[k]
     idx = fisher_indices(x.shape[0], penalty.samples, k).tolist()
     params = list(net.parameters())
@@ -166,7 +178,7 @@ def _consolidate(net: nn.Module, penalty, sets, k: int, fisher: list[torch.Tenso
         logits = net(x[i : i + 1])
         if logits.dim() == y[i : i + 1].dim() + 2:
             logits = logits[:, -1]
-        loss = F.cross_entropy(logits.movedim(-1, 1), y[i : i + 1])
+        loss = _plain_loss(kind, logits, y[i : i + 1])
         grads = torch.autograd.grad(loss, params)
         for acc, g in zip(total, grads, strict=True):
             acc += g.square()

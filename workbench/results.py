@@ -43,7 +43,11 @@ __all__ = ["assemble", "save", "load", "Cache", "as_cache", "provenance", "specs
 
 VARIABLES = {
     # name -> (long_name, units)
-    "train_loss": ("training minibatch loss (cross-entropy) before the step's update", "nats"),
+    "train_loss": (
+        "training minibatch loss (the model's: cross-entropy, or MLP(loss='mse')'s squared "
+        "error) before the step's update",
+        "nats",
+    ),
     "grad_norm": ("L2 norm of the minibatch gradient", "1"),
     "update_norm": ("L2 norm of the parameter update applied at the step", "1"),
     "param_norm": ("L2 norm of all parameters after the step's update", "1"),
@@ -55,14 +59,19 @@ VARIABLES = {
     "momentum": ("SGD momentum used at the step", "1"),
     "replay_ratio": ("fraction of the step's batch drawn from the replay memory (as set)", "1"),
     "eval_loss": (
-        "test-set loss (cross-entropy) after eval_step updates (a stream: of the task trained)",
+        "test-set loss (the model's, cross-entropy by default) after eval_step updates (a "
+        "stream: of the task trained)",
         "nats",
     ),
     "eval_acc": (
         "test-set accuracy after eval_step updates (a stream: of the task trained)",
         "fraction",
     ),
-    "task_loss": ("test-set loss (cross-entropy) of each task after eval_step updates", "nats"),
+    "task_loss": (
+        "test-set loss (the model's, cross-entropy by default) of each task after eval_step "
+        "updates",
+        "nats",
+    ),
     "task_acc": (
         "test-set accuracy of each task after eval_step updates (class-IL: argmax over every "
         "class)",
@@ -224,6 +233,10 @@ def assemble(
     if "task" in ds.coords:
         ds["task"].attrs.update(long_name="task of the run's task stream")
         ds["task_start"].attrs.update(long_name="step at which the task starts (-1: none)")
+    if any(getattr(s.model, "loss", "cross_entropy") != "cross_entropy" for s in specs):
+        for k in ("train_loss", "eval_loss", "task_loss"):
+            if k in ds:  # not all nats: name the loss of each kind of run
+                ds[k].attrs["units"] = "nats (cross-entropy runs) or squared error (mse runs)"
     ds.attrs.update(provenance(device))
     ds.attrs["specs"] = json.dumps([s.to_dict() for s in specs])
     ds.attrs["spec_keys"] = json.dumps([s.key() for s in specs])

@@ -230,7 +230,13 @@ def _value_from_json(v: Any) -> Any:
 
 
 def _fields_to_dict(obj) -> dict:
-    return {f.name: _value_to_json(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    # A field marked ``metadata={"omit_default": True}`` (a field added after specs were cached,
+    # such as ``MLP.loss``) is left out at its default, so older specs keep their keys.
+    return {
+        f.name: _value_to_json(getattr(obj, f.name))
+        for f in dataclasses.fields(obj)
+        if not (f.metadata.get("omit_default") and getattr(obj, f.name) == f.default)
+    }
 
 
 # -- paths and sweeps ------------------------------------------------------------------------

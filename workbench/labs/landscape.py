@@ -35,9 +35,20 @@ from ..track import Track, snapshots
 from .base import Lab, LiveKnob
 from .landscape_presets import PRESETS
 
-__all__ = ["LandscapeLab", "PRESETS", "DATASETS"]
+__all__ = ["LandscapeLab", "PRESETS", "DATASETS", "FEATURES"]
 
 DATASETS = ("mnist1d", "digits", "features", "two tasks")
+# The `features` data of the benign-oscillation claim (tests/test_claims_landscape.py, claim 5),
+# with `train_examples` training examples: 2 classes in 800 dimensions, a strong feature (norm
+# 10) in 90% of the training examples, a weak one (norm 0.85) in all, noise of norm 4.2.
+FEATURES = {
+    "classes": 2,
+    "dim": 800,
+    "strong_fraction": 0.9,
+    "weak_scale": 0.85,
+    "strong_scale": 10.0,
+    "noise": 0.15,
+}
 _LRS = [0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.45, 0.6, 1.0]
 
 
@@ -70,9 +81,9 @@ class LandscapeLab(Lab):
         default="mnist1d",
         objects=list(DATASETS),
         doc="mnist1d: 1-D digit signals (40 inputs); digits: 8x8 handwritten digits; features: "
-        "weak features in every example, strong ones in a fraction, a test set with weak "
-        "features only (benign oscillation); two tasks: digits 0-4, then 5-9 (where did task "
-        "1 go?).",
+        "2 classes in 800 dimensions, a weak feature (norm 0.85) in every example, a strong one "
+        "(norm 10) in 90% of them, noise of norm 4.2, and a test set with weak features only "
+        "(benign oscillation); two tasks: digits 0-4, then 5-9 (where did task 1 go?).",
     )
     train_examples = param.Integer(
         default=500,
@@ -83,6 +94,12 @@ class LandscapeLab(Lab):
     width = param.Integer(default=32, bounds=(4, 512), doc="Units per hidden layer.")
     depth = param.Integer(default=2, bounds=(1, 4), doc="Hidden layers.")
     activation = param.Selector(default="tanh", objects=["relu", "tanh", "gelu"])
+    loss = param.Selector(
+        default="cross_entropy",
+        objects=["cross_entropy", "mse"],
+        doc="The MLP's training loss: cross-entropy, or mse (half the squared distance between "
+        "the outputs and the one-hot target: a two-sided valley, where a large LR can bounce).",
+    )
     optimizer = param.Selector(
         default="sgd",
         objects=["sgd", "adamw"],
@@ -169,7 +186,7 @@ class LandscapeLab(Lab):
         if self.data == "mnist1d":
             return data_spec("mnist1d", num_samples=int(n / 0.8), train_split=0.8)
         if self.data == "features":
-            return data_spec("features", n_train=n, n_test=1000)
+            return data_spec("features", n_train=n, n_test=1000, **FEATURES)
         if self.data == "digits":
             return data_spec("digits")
         half = self.steps // 2
@@ -213,7 +230,9 @@ class LandscapeLab(Lab):
         )
         return RunSpec(
             data=data,
-            model=MLP(hidden=(self.width,) * self.depth, activation=self.activation),
+            model=MLP(
+                hidden=(self.width,) * self.depth, activation=self.activation, loss=self.loss
+            ),
             optimizer=opt,
             steps=self.steps,
             batch_size=batch,

@@ -4,9 +4,12 @@
 ``center + coords @ dirs`` of a slice, and for an MLP it never builds the first layer of a
 point: the first layer is linear in the parameters, ``X (W + Σ c_j D_j) + (b + Σ c_j e_j) =
 (X W + b) + Σ c_j (X D_j + e_j)``, so ``X W + b`` and every ``X D_j + e_j`` are computed once on
-the probe batch and each point's first-layer output is their combination (a ``[K, D] @ [D, B·h]``
-product instead of ``K`` matrix products ``[B, in] @ [in, h]``); the remaining layers run
-batched over the points as usual.
+the probe batch and each point's first-layer output is their combination (a ``[K, 1 + D] @
+[1 + D, B·h]`` product instead of ``K`` matrix products ``[B, in] @ [in, h]``); the remaining
+layers run batched over the points as usual. On W1 (40-100-100-10, mnist1d's 1,000 test
+examples, one CPU thread) a 51 x 51 grid takes about 0.5 ms a point this way, about 1.5x
+faster than building and forwarding every point's row (1.2x-2x over runs on a shared 2-core
+machine; ``bench/landscape.py``).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import torch.nn.functional as F
 from .. import data as _data
 from ..evaluation import probe_indices
 from ..models import MLP, StackedModel, Transformer
-from ..models.base import ACTIVATIONS, EVAL_MAX_BYTES, Layout
+from ..models.base import ACTIVATIONS, EVAL_MAX_BYTES, Layout, example_losses
 
 __all__ = ["loss_of", "probe_data", "layout_of", "SliceEvaluator", "SLICE_CPU_PASS_BYTES"]
 
@@ -136,8 +139,8 @@ class SliceEvaluator:
         Rows built at once on the plain path (``chunk x P`` numbers at most), and points per
         pass at most on the first-layer path.
     first_layer
-        ``None`` (an MLP uses the first-layer trick), ``True`` (required: an MLP only) or
-        ``False`` (the plain path, e.g. to time one against the other).
+        ``None`` (an MLP uses the first-layer trick, whatever its loss), ``True`` (required:
+        an MLP only) or ``False`` (the plain path, e.g. to time one against the other).
     max_bytes
         Bound on one pass's activations (:meth:`~workbench.models.StackedModel.evaluate`).
 
@@ -338,7 +341,7 @@ class SliceEvaluator:
                         )
                 logits = h if self._deep else h.movedim(-1, 1)  # (g, C, e)
                 yy = y[0].expand(g, e)
-                loss += F.cross_entropy(logits, yy, reduction="none").sum(1)
+                loss += example_losses(logits, yy, self.model.loss).sum(1)
                 top = logits.amax(1, keepdim=True)  # (g, 1, e)
                 at_y = logits.gather(1, y.expand(g, 1, e)) == top
                 first = (logits + earlier).amax(1, keepdim=True) < top  # no earlier tie

@@ -1,11 +1,12 @@
 """Hessian-vector products and the top of the spectrum, batched over parameter rows.
 
 Every row of ``theta [N, P]`` (the runs of a bucket, or the points of a grid) is a model; its
-loss is the mean cross-entropy on one fixed batch (:func:`~workbench.landscape.probe_data`:
-train mode, the same examples for every row; our models have no batch norm, so train and eval
-mode are the same function). Hessian-vector products come from double backward through the
-stacked forward, so ``N`` rows cost one pass: the rows are independent, and the gradient of the
-sum of their losses is each row's own gradient.
+loss is the model's own loss (cross-entropy, or an MLP's ``loss="mse"``), the mean over one
+fixed batch (:func:`~workbench.landscape.probe_data`: train mode, the same examples for every
+row; our models have no batch norm, so train and eval mode are the same function).
+Hessian-vector products come from double backward through the stacked forward, so ``N`` rows
+cost one pass: the rows are independent, and the gradient of the sum of their losses is each
+row's own gradient.
 
 :func:`top_eigenvalues` runs power iteration with deflation for a *fixed* number of
 iterations (no host sync inside; a convergence report comes back with the values), and
@@ -17,7 +18,7 @@ from __future__ import annotations
 import torch
 
 from ..models import MLP, Transformer
-from ..models.base import cross_entropy
+from ..models.base import loss_name, mean_loss
 
 __all__ = ["hvp", "top_eigenvalues", "hutchinson_trace"]
 
@@ -30,7 +31,7 @@ def _loss(model, params, x, y) -> torch.Tensor:
     n = params[0].shape[0]
     xs = x.expand(n, *x.shape)
     logits = model.forward(params, xs, None)
-    return cross_entropy(logits, y.expand(n, *y.shape))  # (N,)
+    return mean_loss(logits, y.expand(n, *y.shape), loss_name(model))  # (N,)
 
 
 def hvp(

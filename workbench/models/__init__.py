@@ -5,7 +5,17 @@ Every family's parameters carry a leading run axis and live in one flat ``[N, P]
 ``config.reference(in_dim, out_dim, seed)`` with exactly the same initial weights.
 """
 
-from .base import ACTIVATIONS, Layout, ParamInfo, StackedModel, cross_entropy
+from .base import (
+    ACTIVATIONS,
+    LOSSES,
+    Layout,
+    ParamInfo,
+    StackedModel,
+    cross_entropy,
+    example_losses,
+    loss_name,
+    mean_loss,
+)
 from .mlp import MLP
 from .transformer import Transformer, TransformerReference
 
@@ -13,6 +23,7 @@ MODELS: dict[str, type] = {"MLP": MLP, "Transformer": Transformer}
 
 __all__ = [
     "ACTIVATIONS",
+    "LOSSES",
     "Layout",
     "MLP",
     "MODELS",
@@ -21,4 +32,7 @@ __all__ = [
     "Transformer",
     "TransformerReference",
     "cross_entropy",
+    "example_losses",
+    "loss_name",
+    "mean_loss",
 ]

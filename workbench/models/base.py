@@ -26,7 +26,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["ACTIVATIONS", "EVAL_MAX_BYTES", "Layout", "ParamInfo", "StackedModel", "cross_entropy"]
+__all__ = [
+    "ACTIVATIONS",
+    "EVAL_MAX_BYTES",
+    "LOSSES",
+    "Layout",
+    "ParamInfo",
+    "StackedModel",
+    "cross_entropy",
+    "example_losses",
+    "loss_name",
+    "mean_loss",
+]
 
 EVAL_MAX_BYTES = 256 * 2**20  # default bound on the activations of one evaluation pass
 # On CPU, runs are grouped into passes of about this size (never splitting a run's examples for
@@ -36,6 +47,9 @@ EVAL_MAX_BYTES = 256 * 2**20  # default bound on the activations of one evaluati
 # down 2-3x.
 EVAL_CPU_PASS_BYTES = 2 * 2**20
 
+
+# The training losses a model config may name in its ``loss`` field (see :func:`example_losses`).
+LOSSES = ("cross_entropy", "mse")
 
 ACTIVATIONS: dict[str, tuple] = {
     # name -> (functional form, nn.Module class for the single-run reference)
@@ -182,14 +196,15 @@ class StackedModel:
     def loss_and_grad(
         self, x: torch.Tensor, y: torch.Tensor, stats: dict | None = None
     ) -> torch.Tensor:
-        """Per-run mean cross-entropy ``[N]`` of one batch per run.
+        """Per-run mean loss ``[N]`` of one batch per run (the config's ``loss``:
+        cross-entropy unless it names another, :func:`example_losses`).
 
         ``x`` is ``[N, B, ...]`` and ``y`` ``[N, B]`` (a label per example) or ``[N, B, T]`` (a
         label per position). Fills :attr:`grad` (``[N, P]``) with each run's gradient of its
         own loss; the family's per-step statistics (e.g. attention logits) go into ``stats``.
         """
         logits = self(x, stats)  # (N, B, [T,] C)
-        loss = cross_entropy(logits, y)  # (N,)
+        loss = mean_loss(logits, y, loss_name(self.config))  # (N,)
         # The runs are independent, so d(sum)/d(theta_i) is run i's own gradient.
         grads = torch.autograd.grad(loss.sum(), self.params)
         n = logits.shape[0]
@@ -230,12 +245,12 @@ class StackedModel:
         """Per-example loss and correctness of every run on one shared set ``x [M, ...]``.
 
         Returns ``(loss, correct, correct_masked)``, each ``[N, M]`` in the model's dtype: the
-        cross-entropy and the number of correct argmax predictions of each example, both summed
-        over positions when ``y`` is ``[M, T]`` (a target per position), so the mean over a set
-        is the sum over its examples divided by its number of targets, and accuracy sums are
-        exact integers. With ``mask`` (``[M, C]`` bool, the classes each example may be
-        predicted as), ``correct_masked`` counts the argmax over the allowed logits only
-        (task-IL accuracy); otherwise it is ``None``.
+        loss (the config's, :func:`example_losses`) and the number of correct argmax
+        predictions of each example, both summed over positions when ``y`` is ``[M, T]`` (a
+        target per position), so the mean over a set is the sum over its examples divided by
+        its number of targets, and accuracy sums are exact integers. With ``mask`` (``[M, C]``
+        bool, the classes each example may be predicted as), ``correct_masked`` counts the
+        argmax over the allowed logits only (task-IL accuracy); otherwise it is ``None``.
 
         Runs are forwarded in groups whose estimated activations (:meth:`activation_bytes`)
         stay within ``max_bytes``; when one run's pass over all ``M`` examples is larger than
@@ -275,7 +290,7 @@ class StackedModel:
         logits = self.config.forward(params, x, None)  # (n_g, m, [T,] C)
         yy = y.expand(logits.shape[0], *y.shape)
         logits = _align(logits, yy)
-        ce = F.cross_entropy(logits.movedim(-1, 1), yy, reduction="none")  # (n_g, m, [T])
+        ce = example_losses(logits.movedim(-1, 1), yy, loss_name(self.config))  # (n_g, m, [T])
         loss = ce.flatten(2).sum(2) if ce.dim() > 2 else ce
         correct = _count_correct(logits, yy)
         masked = None
@@ -303,16 +318,53 @@ class StackedModel:
         return max(1, x.shape[0] * positions * per_position * self.flat.element_size())
 
 
-def cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Per-run mean cross-entropy of ``logits [N, B, ..., C]`` against ``y [N, B, ...]``.
+def loss_name(config) -> str:
+    """The training loss a model config names (its ``loss`` field; cross-entropy without one)."""
+    return getattr(config, "loss", "cross_entropy")
+
+
+def example_losses(
+    logits: torch.Tensor, y: torch.Tensor, loss: str = "cross_entropy"
+) -> torch.Tensor:
+    """Per-example losses ``[N, B, ...]`` of logits with the classes at dim 1 (``[N, C, B,
+    ...]``) against integer labels ``y [N, B, ...]``.
+
+    ``loss`` is one of :data:`LOSSES`: ``"cross_entropy"`` (of the softmax, in nats) or
+    ``"mse"``, half the squared distance between the logits and the one-hot target,
+    ``0.5 * ||f(x) - e_y||^2`` summed over the classes (its gradient in the logits is ``f(x) -
+    e_y``).
+
+    Examples
+    --------
+    >>> logits = torch.tensor([[[2.0], [0.0], [0.0]]])   # [N=1, C=3, B=1]
+    >>> example_losses(logits, torch.tensor([[0]]), "mse")   # 0.5 * ((2-1)^2 + 0 + 0)
+    tensor([[0.5000]])
+    """
+    if loss == "cross_entropy":
+        return F.cross_entropy(logits, y, reduction="none")
+    if loss == "mse":
+        target = torch.zeros_like(logits).scatter_(1, y.unsqueeze(1), 1.0)
+        return 0.5 * (logits - target).square().sum(1)
+    raise ValueError(f"example_losses: loss={loss!r} is not one of {list(LOSSES)}")
+
+
+def mean_loss(logits: torch.Tensor, y: torch.Tensor, loss: str = "cross_entropy") -> torch.Tensor:
+    """Per-run mean loss (:func:`example_losses`) of ``logits [N, B, ..., C]`` against ``y [N,
+    B, ...]``.
 
     Classes go to dim 1 (``[N, C, B, ...]``): several times faster on CPU than ``[N*B, C]``
     rows. Logits with one more position axis than ``y`` (a sequence model on a classification
     task) are read at the last position.
     """
     logits = _align(logits, y)
-    ce = F.cross_entropy(logits.movedim(-1, 1), y, reduction="none")  # (N, B, ...)
-    return ce.flatten(1).mean(1)
+    per = example_losses(logits.movedim(-1, 1), y, loss)  # (N, B, ...)
+    return per.flatten(1).mean(1)
+
+
+def cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Per-run mean cross-entropy of ``logits [N, B, ..., C]`` against ``y [N, B, ...]``
+    (:func:`mean_loss` with ``loss="cross_entropy"``)."""
+    return mean_loss(logits, y, "cross_entropy")
 
 
 def _count_correct(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

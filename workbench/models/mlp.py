@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -10,7 +11,7 @@ import torch
 from torch import nn
 
 from ..data import TensorData, one_hot_pairs
-from .base import ACTIVATIONS, Layout, ParamInfo
+from .base import ACTIVATIONS, LOSSES, Layout, ParamInfo
 
 __all__ = ["MLP"]
 
@@ -28,6 +29,13 @@ class MLP:
     in_dim, out_dim
         Input features and classes. ``None`` (default) takes them from the dataset; when given,
         they must match it.
+    loss
+        The training (and evaluation) loss: ``"cross_entropy"`` (default) or ``"mse"``, the
+        mean over the batch of ``0.5 * ||f(x) - e_y||^2``, half the squared distance between
+        the logits and the one-hot target summed over the classes
+        (:func:`~workbench.models.example_losses`). Accuracy is the argmax either way. A spec
+        at the default loss serializes without the field, so its cache key is the one it had
+        before the field existed.
 
     Examples
     --------
@@ -40,6 +48,9 @@ class MLP:
     activation: str = "relu"  # nonlinearity after each hidden layer
     in_dim: int | None = None  # None: from the dataset
     out_dim: int | None = None  # None: from the dataset
+    # "cross_entropy" or "mse" (0.5 * squared distance to the one-hot target); left out of the
+    # spec's dict at the default, so the cache keys of specs without it do not change
+    loss: str = dataclasses.field(default="cross_entropy", metadata={"omit_default": True})
 
     def __post_init__(self) -> None:
         hidden = self.hidden
@@ -59,6 +70,8 @@ class MLP:
             raise ValueError(
                 f"MLP: activation={self.activation!r} is not one of {sorted(ACTIVATIONS)}"
             )
+        if self.loss not in LOSSES:
+            raise ValueError(f"MLP: loss={self.loss!r} is not one of {list(LOSSES)}")
         for field in ("in_dim", "out_dim"):
             v = getattr(self, field)
             if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
