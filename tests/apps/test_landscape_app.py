@@ -63,7 +63,7 @@ def _show(app, tab):
 
 
 def _window(app):
-    return np.round(np.ravel(app.window()), 6).tolist()
+    return np.round(np.ravel(app.view.window()), 6).tolist()
 
 
 @pytest.mark.parametrize("preset", list(LandscapeLab.presets))
@@ -91,23 +91,23 @@ def test_every_view_follows_the_sweep(app):
 def test_a_drawn_grid_fills_in_coarse_first_with_every_path(app):
     _show(app, "Landscape")
     shown = []
-    watcher = app.status.param.watch(lambda e: shown.append(e.new), "object")
+    watcher = app.view.status.param.watch(lambda e: shown.append(e.new), "object")
     try:
         app.draw().result(60)
     finally:
-        app.status.param.unwatch(watcher)
+        app.view.status.param.unwatch(watcher)
     assert shown[-1] == "49 / 49 points over α -0.5 to 0.5, β -0.5 to 0.5 · done"
-    assert not app.progress.visible
+    assert not app.view.progress.visible
     assert any(s.endswith("…") for s in shown)  # the coarse grid was shown first
-    fig = app.contour.object
+    fig = app.view.contour.object
     assert [t.type for t in fig.data].count("contour") == 1
     paths = [t.meta["path"] for t in fig.data if "path" in (t.meta or {})]
     assert paths == ["lr 0.05 · seed 0", "lr 0.2 · seed 0"]
-    assert app.grid.sizes == {"beta": 7, "alpha": 7} and _window(app) == [-0.5, 0.5, -0.5, 0.5]
+    assert app.view.grid.sizes == {"beta": 7, "alpha": 7} and _window(app) == [-0.5, 0.5, -0.5, 0.5]
     assert "filter plane around lr 0.05 · seed 0" == fig.layout.title.text
-    app.kind.value = "3-D surface"
-    assert app.contour.object.data[0].type == "surface"
-    app.kind.value = "contour"
+    app.view.kind.value = "3-D surface"
+    assert app.view.contour.object.data[0].type == "surface"
+    app.view.kind.value = "contour"
 
 
 def test_a_new_draw_cancels_the_one_before(app):
@@ -118,8 +118,9 @@ def test_a_new_draw_cancels_the_one_before(app):
     second = app.draw()
     second.result(60)
     assert first.done() and first.exception() is None
-    assert app.grid.sizes == {"beta": 7, "alpha": 7} and app.status.object.endswith("done")
-    assert all(g.sizes["alpha"] != 101 for g in app.cache._items.values())  # never finished
+    assert app.view.grid.sizes == {"beta": 7, "alpha": 7}
+    assert app.view.status.object.endswith("done")
+    assert all(g.sizes["alpha"] != 101 for g in app.view.cache._items.values())  # never finished
 
 
 def test_zooming_computes_the_window_once_and_comes_back_from_the_cache(app):
@@ -128,18 +129,18 @@ def test_zooming_computes_the_window_once_and_comes_back_from_the_cache(app):
     base = _window(app)
     box = {"xaxis.range[0]": -0.2, "xaxis.range[1]": 0.1, "yaxis.range[0]": 0.0}
     box["yaxis.range[1]"] = 0.3
-    misses, hits = app.cache.misses, app.cache.hits
-    app.contour.relayout_data = box  # the user drags a box on the contour
-    app.job.result(60)
-    assert _window(app) == [-0.2, 0.1, 0.0, 0.3] and app.grid.sizes["alpha"] == 7
-    assert app.cache.misses == misses + 1
-    app.contour.relayout_data = {"xaxis.autorange": True, "yaxis.autorange": True}
-    app.job.result(60)  # a double click: back to the drawn window, from the cache
-    assert _window(app) == base and app.cache.hits == hits + 1
-    app.contour.relayout_data = {**box}  # zooming in again: from the cache too
-    app.job.result(60)
-    assert _window(app) == [-0.2, 0.1, 0.0, 0.3] and app.cache.hits == hits + 2
-    assert app.cache.misses == misses + 1
+    misses, hits = app.view.cache.misses, app.view.cache.hits
+    app.view.contour.relayout_data = box  # the user drags a box on the contour
+    app.view.job.result(60)
+    assert _window(app) == [-0.2, 0.1, 0.0, 0.3] and app.view.grid.sizes["alpha"] == 7
+    assert app.view.cache.misses == misses + 1
+    app.view.contour.relayout_data = {"xaxis.autorange": True, "yaxis.autorange": True}
+    app.view.job.result(60)  # a double click: back to the drawn window, from the cache
+    assert _window(app) == base and app.view.cache.hits == hits + 1
+    app.view.contour.relayout_data = {**box}  # zooming in again: from the cache too
+    app.view.job.result(60)
+    assert _window(app) == [-0.2, 0.1, 0.0, 0.3] and app.view.cache.hits == hits + 2
+    assert app.view.cache.misses == misses + 1
 
 
 def test_interpolations_between_the_chosen_points(app):
@@ -158,7 +159,7 @@ def test_interpolations_between_the_chosen_points(app):
 def test_errors_are_shown_in_the_tab_and_the_drawing_stays(app, monkeypatch):
     _show(app, "Landscape")
     app.draw().result(60)
-    drawn = app.contour.object
+    drawn = app.view.contour.object
 
     def fail(*_a, **_k):
         raise ValueError("plane_of: the three snapshots are on one line; no plane")
@@ -166,7 +167,7 @@ def test_errors_are_shown_in_the_tab_and_the_drawing_stays(app, monkeypatch):
     monkeypatch.setattr(LandscapeLab, "plane", fail)
     app.draw().result(60)
     assert "Could not draw:** plane_of: the three snapshots" in app.notes["land"].object
-    assert app.contour.object is drawn and app.grid is not None
+    assert app.view.contour.object is drawn and app.view.grid is not None
 
 
 def test_nothing_to_draw_and_no_snapshots_are_explained():
@@ -191,13 +192,14 @@ def test_two_tasks_evaluate_on_either_task():
         _show(app, "Landscape")
         app.lab.directions = "three points"
         app.draw().result(60)
-        points = [t.meta["point"] for t in app.contour.object.data if "point" in (t.meta or {})]
+        traces = app.view.contour.object.data
+        points = [t.meta["point"] for t in traces if "point" in (t.meta or {})]
         assert points == ["init", "end of task 1", "end of task 2"]
-        on_task_2 = app.grid.loss.values
+        on_task_2 = app.view.grid.loss.values
         app.evaluate.value = "task 1"  # the same plane, task 1's loss
-        app.job.result(60)
-        assert app.grid.sizes == {"beta": 7, "alpha": 7}
-        assert not np.allclose(app.grid.loss.values, on_task_2)
+        app.view.job.result(60)
+        assert app.view.grid.sizes == {"beta": 7, "alpha": 7}
+        assert not np.allclose(app.view.grid.loss.values, on_task_2)
         app.pair.value = "middle"
         app.interpolate().result(60)
         names = [t.name for t in app.line_plot.object.data if t.meta["var"] == "loss"]
