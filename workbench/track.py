@@ -176,6 +176,7 @@ class Tracker:
     def __init__(self, bucket):
         self.bucket, self.feed, self.steps = bucket, bucket.feed, bucket.steps
         self.tracks = [s.track for s in bucket.specs]
+        self._cadences()
         first = next((t for t in self.tracks if t is not None), None)
         self.probe, self.iters = (first.probe, first.iters) if first else (0, 0)
         self.switches = frozenset(self.feed.stream.starts[1:])
@@ -201,20 +202,27 @@ class Tracker:
         """Rows ``index`` (a fork appends copies): the tracks and warm-start vectors follow."""
         idx = index.tolist()
         self.tracks = [self.tracks[i] for i in idx]
+        self._cadences()
         self._vectors = {k: v.index_select(0, index) for k, v in self._vectors.items()}
         self._warm = {k: [w[i] for i in idx] for k, w in self._warm.items()}
         self.snap = [list(self.snap[i]) for i in idx]
         self.sharp = [list(self.sharp[i]) for i in idx]
 
+    def _cadences(self) -> None:
+        """Each row's cadences as arrays (0: never), so a step's check is a few array ops."""
+        self._every = {
+            name: np.asarray([(getattr(t, name) if t else None) or 0 for t in self.tracks])
+            for name in ("snapshot_every", "sharpness_every")
+        }
+
     def _due(self, every: str, done: int, *, switches: bool) -> list[int]:
-        rows = []
-        for i, t in enumerate(self.tracks):
-            k = None if t is None else getattr(t, every)
-            if k is None:
-                continue
-            if done % k == 0 or done == self.steps or (switches and done in self.switches):
-                rows.append(i)
-        return rows
+        """The rows that record ``every`` after ``done`` updates (called after every step)."""
+        k = self._every[every]
+        if done == self.steps or (switches and done in self.switches):
+            due = k > 0
+        else:
+            due = (k > 0) & (done % np.maximum(k, 1) == 0)
+        return np.flatnonzero(due).tolist()
 
     def after(self, done: int) -> None:
         """Record what is due after ``done`` updates (``done = 0``: the initial model)."""
