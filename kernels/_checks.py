@@ -8,6 +8,29 @@ from __future__ import annotations
 
 import torch
 
+# what each optional scale argument holds, appended to its shape error
+_SCALE_HINTS = {
+    "backbone": "one entry per column, 1.0 where the column's LR is scaled by ratio, else 0.0",
+    "ratio": "one entry per run, its backbone LR / head LR (>= 0)",
+}
+
+
+def _check_tensor(op: str, name: str, t, shape: tuple, p: torch.Tensor, hint: str = "") -> None:
+    """Raise ``ValueError`` unless ``t`` is a contiguous float32 ``shape`` tensor on p's device."""
+    if not isinstance(t, torch.Tensor):
+        raise ValueError(f"{op}: {name} must be a torch.Tensor, got {type(t).__name__}")
+    if tuple(t.shape) != shape:
+        raise ValueError(
+            f"{op}: {name} has shape {tuple(t.shape)}; it must be {shape} "
+            f"for p of shape {tuple(p.shape)}" + (f" ({hint})" if hint else "")
+        )
+    if t.dtype != torch.float32:
+        raise ValueError(f"{op}: {name} has dtype {t.dtype}; it must be torch.float32")
+    if not t.is_contiguous():
+        raise ValueError(f"{op}: {name} (shape {tuple(t.shape)}) must be contiguous")
+    if t.device != p.device:
+        raise ValueError(f"{op}: {name} is on {t.device}; it must be on p's device ({p.device})")
+
 
 def check_step_args(
     op: str,
@@ -31,35 +54,39 @@ def check_step_args(
     if p.dim() != 2:
         raise ValueError(f"{op}: p has shape {tuple(p.shape)}; it must be 2-D (N runs, P params)")
     n = p.shape[0]
-    expected = {
-        "p": tuple(p.shape),
-        **{name: tuple(p.shape) for name in states},
-        "coef": (n_coef, n),
-        "alive": (n,),
-        "update_sq": (n,),
-        "param_sq": (n,),
-    }
-    tensors = {
-        "p": p,
-        **states,
-        "coef": coef,
-        "alive": alive,
-        "update_sq": update_sq,
-        "param_sq": param_sq,
-    }
-    for name, t in tensors.items():
-        if not isinstance(t, torch.Tensor):
-            raise ValueError(f"{op}: {name} must be a torch.Tensor, got {type(t).__name__}")
-        if tuple(t.shape) != expected[name]:
-            raise ValueError(
-                f"{op}: {name} has shape {tuple(t.shape)}; it must be {expected[name]} "
-                f"for p of shape {tuple(p.shape)}"
-            )
-        if t.dtype != torch.float32:
-            raise ValueError(f"{op}: {name} has dtype {t.dtype}; it must be torch.float32")
-        if not t.is_contiguous():
-            raise ValueError(f"{op}: {name} (shape {tuple(t.shape)}) must be contiguous")
-        if t.device != p.device:
-            raise ValueError(
-                f"{op}: {name} is on {t.device}; it must be on p's device ({p.device})"
-            )
+    _check_tensor(op, "p", p, tuple(p.shape), p)
+    for name, t in states.items():
+        _check_tensor(op, name, t, tuple(p.shape), p)
+    _check_tensor(op, "coef", coef, (n_coef, n), p)
+    for name, t in (("alive", alive), ("update_sq", update_sq), ("param_sq", param_sq)):
+        _check_tensor(op, name, t, (n,), p)
+
+
+def check_scale_args(
+    op: str,
+    p: torch.Tensor,
+    backbone: torch.Tensor | None,
+    ratio: torch.Tensor | None,
+    *,
+    ratio_shape: tuple[int, ...] | None = None,
+) -> bool:
+    """Whether a step on ``p`` (already checked) is scaled; raise ``ValueError`` if misused.
+
+    ``backbone`` and ``ratio`` are both ``None`` (no scale) or both given: ``backbone`` a
+    ``[P]`` and ``ratio`` a ``ratio_shape`` (default ``[N]``) contiguous float32 tensor on
+    ``p``'s device. Their values (``backbone`` 0.0 or 1.0, ``ratio >= 0``) are not checked:
+    that would wait on the device.
+    """
+    if backbone is None and ratio is None:
+        return False
+    if backbone is None or ratio is None:
+        given, missing = ("backbone", "ratio") if ratio is None else ("ratio", "backbone")
+        raise ValueError(
+            f"{op}: {given} was given without {missing}; pass both (backbone [P], ratio "
+            f"[N]) to scale the backbone's update, or neither"
+        )
+    n, size = p.shape
+    shapes = {"backbone": (size,), "ratio": ratio_shape or (n,)}
+    for name, t in (("backbone", backbone), ("ratio", ratio)):
+        _check_tensor(op, name, t, shapes[name], p, _SCALE_HINTS[name])
+    return True

@@ -6,6 +6,8 @@ the optimizer state once, writes ``p`` and the state once, and adds each run's
 ``sum(delta**2)`` and ``sum(p_new**2)`` into ``[N]`` buffers with one atomic add per block.
 The math, argument contract and coefficient order are those of the torch twins in
 :mod:`workbench.kernels.reference`; ``tests/kernels/test_fused_optim.py`` checks the two agree.
+The optional per-column LR scale (``backbone``, ``ratio``) is a compile-time switch
+(``HAS_SCALE``): without it the kernels are the unscaled ones, with it they read one more ``[P]``.
 
 Grid: ``(cdiv(P, BLOCK), N)``. Each program handles ``BLOCK`` columns of one run and loads
 that run's coefficients once. The column blocks sit on grid axis 0 because CUDA caps axes 1
@@ -28,7 +30,7 @@ import torch
 import triton
 import triton.language as tl
 
-from ._checks import check_step_args
+from ._checks import check_scale_args, check_step_args
 
 __all__ = ["fused_adamw_step", "fused_lion_step", "fused_sgd_step"]
 
@@ -75,6 +77,16 @@ def _sign(x):
 
 
 @triton.jit
+def _scaled(delta, cols, mask, row, bb_ptr, ratio_ptr, HAS_SCALE: tl.constexpr):
+    # The backbone's update is ratio times the head's: delta * (1 + (ratio - 1) * backbone),
+    # before the NaN clearing (0 * inf is NaN). Without HAS_SCALE this compiles to nothing.
+    if HAS_SCALE:
+        bb = tl.load(bb_ptr + cols, mask=mask, other=0.0)
+        delta = delta * (1.0 + (tl.load(ratio_ptr + row) - 1.0) * bb)
+    return delta
+
+
+@triton.jit
 def _apply_update(p_ptr, p, delta, offs, mask, row, update_sq_ptr, param_sq_ptr):
     # nan_to_num(delta, nan=0, posinf=0, neginf=0): |x| < inf is false exactly for NaN and inf.
     # A frozen run's coefficients are zero, but 0 * NaN is NaN; this clears it.
@@ -93,10 +105,13 @@ def _adamw_kernel(
     v_ptr,
     coef_ptr,
     alive_ptr,
+    bb_ptr,
+    ratio_ptr,
     update_sq_ptr,
     param_sq_ptr,
     N,
     P,
+    HAS_SCALE: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
     row = tl.program_id(1)
@@ -119,6 +134,7 @@ def _adamw_kernel(
     # IEEE sqrt and division, as torch: tl.sqrt and `/` may be approximate on GPUs
     u = tl.div_rn(m, tl.sqrt_rn(v) + eps_hat)
     delta = p * (-decay * a) + u * (-step * a)
+    delta = _scaled(delta, cols, mask, row, bb_ptr, ratio_ptr, HAS_SCALE)
     _apply_update(p_ptr, p, delta, offs, mask, row, update_sq_ptr, param_sq_ptr)
 
 
@@ -129,10 +145,13 @@ def _sgd_kernel(
     buf_ptr,
     coef_ptr,
     alive_ptr,
+    bb_ptr,
+    ratio_ptr,
     update_sq_ptr,
     param_sq_ptr,
     N,
     P,
+    HAS_SCALE: tl.constexpr,
     NESTEROV: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
@@ -154,6 +173,7 @@ def _sgd_kernel(
     else:
         d = buf
     delta = p * (-decay * a) + d * (-lr * a)
+    delta = _scaled(delta, cols, mask, row, bb_ptr, ratio_ptr, HAS_SCALE)
     _apply_update(p_ptr, p, delta, offs, mask, row, update_sq_ptr, param_sq_ptr)
 
 
@@ -164,10 +184,13 @@ def _lion_kernel(
     m_ptr,
     coef_ptr,
     alive_ptr,
+    bb_ptr,
+    ratio_ptr,
     update_sq_ptr,
     param_sq_ptr,
     N,
     P,
+    HAS_SCALE: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
     row = tl.program_id(1)
@@ -187,12 +210,15 @@ def _lion_kernel(
     c = _lerp(m, g, c1)
     tl.store(m_ptr + offs, _lerp(m, g, c2), mask=mask)
     delta = p * (-decay * a) + _sign(c) * (-lr * a)
+    delta = _scaled(delta, cols, mask, row, bb_ptr, ratio_ptr, HAS_SCALE)
     _apply_update(p_ptr, p, delta, offs, mask, row, update_sq_ptr, param_sq_ptr)
 
 
 def _tuned(kernel, written: list[str]):
     # restore_value: autotuning launches the kernel once per config; put back what it writes.
-    return triton.autotune(configs=_CONFIGS, key=["N", "P"], restore_value=written)(kernel)
+    # HAS_SCALE is in the key: with and without the scale are two compiled kernels, tuned apart.
+    key = ["N", "P", "HAS_SCALE"]
+    return triton.autotune(configs=_CONFIGS, key=key, restore_value=written)(kernel)
 
 
 _OUT = ["update_sq_ptr", "param_sq_ptr"]
@@ -201,8 +227,15 @@ _sgd_tuned = _tuned(_sgd_kernel, ["p_ptr", "buf_ptr", *_OUT])
 _lion_tuned = _tuned(_lion_kernel, ["p_ptr", "m_ptr", *_OUT])
 
 
-def _launch(op: str, tuned, p: torch.Tensor, *args, **meta) -> None:
-    """Launch ``tuned`` over the ``(column block, run)`` grid of ``p``, on ``p``'s device."""
+def _launch(op: str, tuned, args: tuple, backbone, ratio, **meta) -> None:
+    """Launch ``tuned`` on ``args`` (``p`` to ``param_sq``) over the ``(column block, run)`` grid.
+
+    The grid is that of ``p``, on ``p``'s device; the scale pointers go in after ``alive``.
+    """
+    p, *args, update_sq, param_sq = args
+    has_scale = check_scale_args(op, p, backbone, ratio)
+    if not has_scale:  # the kernel never reads them: any pointers do
+        backbone = ratio = update_sq
     if not _INTERPRET and p.device.type == "cpu":
         raise ValueError(
             f"{op}: p is on {p.device}; compiled Triton kernels need a GPU tensor "
@@ -226,7 +259,9 @@ def _launch(op: str, tuned, p: torch.Tensor, *args, **meta) -> None:
     else:
         guard = contextlib.nullcontext()
     with guard:
-        tuned[grid](p, *args, n, size, **meta)
+        tuned[grid](
+            p, *args, backbone, ratio, update_sq, param_sq, n, size, HAS_SCALE=has_scale, **meta
+        )
 
 
 def fused_adamw_step(
@@ -238,6 +273,9 @@ def fused_adamw_step(
     alive: torch.Tensor,
     update_sq: torch.Tensor,
     param_sq: torch.Tensor,
+    *,
+    backbone: torch.Tensor | None = None,
+    ratio: torch.Tensor | None = None,
 ) -> None:
     """One AdamW step (Loshchilov & Hutter 2019) for ``N`` runs in one kernel launch.
 
@@ -255,11 +293,15 @@ def fused_adamw_step(
         ``[N]`` float32, 1.0 for live runs and 0.0 for frozen runs (zero update).
     update_sq, param_sq : torch.Tensor
         ``[N]`` float32; each run's sum of ``delta**2`` and of the new ``p**2`` is added.
+    backbone, ratio : torch.Tensor, optional
+        ``[P]`` and ``[N]`` float32, both or neither: multiply the update (decay included) of
+        the columns where ``backbone`` is 1.0 by each run's ``ratio``.
 
     Raises
     ------
     ValueError
-        If a tensor has the wrong shape, dtype, layout or device.
+        If a tensor has the wrong shape, dtype, layout or device, or ``ratio`` comes without
+        ``backbone`` (or the reverse).
 
     Examples
     --------
@@ -279,7 +321,8 @@ def fused_adamw_step(
     check_step_args(
         "fused_adamw_step", p, {"g": g, "m": m, "v": v}, coef, 5, alive, update_sq, param_sq
     )
-    _launch("fused_adamw_step", _adamw_tuned, p, g, m, v, coef, alive, update_sq, param_sq)
+    args = (p, g, m, v, coef, alive, update_sq, param_sq)
+    _launch("fused_adamw_step", _adamw_tuned, args, backbone, ratio)
 
 
 def fused_sgd_step(
@@ -292,6 +335,8 @@ def fused_sgd_step(
     param_sq: torch.Tensor,
     *,
     nesterov: bool,
+    backbone: torch.Tensor | None = None,
+    ratio: torch.Tensor | None = None,
 ) -> None:
     """One step of SGD with (optionally Nesterov) momentum for ``N`` runs in one launch.
 
@@ -312,11 +357,15 @@ def fused_sgd_step(
         ``[N]`` float32; each run's sum of ``delta**2`` and of the new ``p**2`` is added.
     nesterov : bool
         Use the look-ahead direction ``g + momentum * buf`` instead of ``buf``.
+    backbone, ratio : torch.Tensor, optional
+        ``[P]`` and ``[N]`` float32, both or neither: multiply the update (decay included) of
+        the columns where ``backbone`` is 1.0 by each run's ``ratio``.
 
     Raises
     ------
     ValueError
-        If a tensor has the wrong shape, dtype, layout or device, or ``nesterov`` is not a bool.
+        If a tensor has the wrong shape, dtype, layout or device, ``nesterov`` is not a bool, or
+        ``ratio`` comes without ``backbone`` (or the reverse).
 
     Examples
     --------
@@ -333,9 +382,8 @@ def fused_sgd_step(
     if not isinstance(nesterov, bool):
         raise ValueError(f"fused_sgd_step: nesterov={nesterov!r} must be True or False")
     check_step_args("fused_sgd_step", p, {"g": g, "buf": buf}, coef, 3, alive, update_sq, param_sq)
-    _launch(
-        "fused_sgd_step", _sgd_tuned, p, g, buf, coef, alive, update_sq, param_sq, NESTEROV=nesterov
-    )
+    args = (p, g, buf, coef, alive, update_sq, param_sq)
+    _launch("fused_sgd_step", _sgd_tuned, args, backbone, ratio, NESTEROV=nesterov)
 
 
 def fused_lion_step(
@@ -346,6 +394,9 @@ def fused_lion_step(
     alive: torch.Tensor,
     update_sq: torch.Tensor,
     param_sq: torch.Tensor,
+    *,
+    backbone: torch.Tensor | None = None,
+    ratio: torch.Tensor | None = None,
 ) -> None:
     """One Lion step (Chen et al. 2023) for ``N`` runs in one kernel launch.
 
@@ -363,11 +414,15 @@ def fused_lion_step(
         ``[N]`` float32, 1.0 for live runs and 0.0 for frozen runs (zero update).
     update_sq, param_sq : torch.Tensor
         ``[N]`` float32; each run's sum of ``delta**2`` and of the new ``p**2`` is added.
+    backbone, ratio : torch.Tensor, optional
+        ``[P]`` and ``[N]`` float32, both or neither: multiply the update (decay included) of
+        the columns where ``backbone`` is 1.0 by each run's ``ratio``.
 
     Raises
     ------
     ValueError
-        If a tensor has the wrong shape, dtype, layout or device.
+        If a tensor has the wrong shape, dtype, layout or device, or ``ratio`` comes without
+        ``backbone`` (or the reverse).
 
     Examples
     --------
@@ -382,4 +437,5 @@ def fused_lion_step(
     tensor([[-0.0100,  0.0100,  0.0000]])
     """
     check_step_args("fused_lion_step", p, {"g": g, "m": m}, coef, 4, alive, update_sq, param_sq)
-    _launch("fused_lion_step", _lion_tuned, p, g, m, coef, alive, update_sq, param_sq)
+    args = (p, g, m, coef, alive, update_sq, param_sq)
+    _launch("fused_lion_step", _lion_tuned, args, backbone, ratio)

@@ -14,6 +14,11 @@ Contract shared by all three (and by the fused launchers):
   exactly zero, even when its gradient is NaN (its state may still turn NaN, as in the engine).
 - ``update_sq`` and ``param_sq`` ``[N]`` are *added to*: each run's sum over ``P`` of
   ``delta**2`` and of the new ``p**2``; the caller zeroes them first.
+- ``backbone`` ``[P]`` and ``ratio`` ``[N]`` (keywords, both or neither) scale the update per
+  column: ``delta *= 1 + (ratio - 1) * backbone``, with ``backbone`` 1.0 on the columns whose
+  LR is ``ratio`` times the rest's (a "slow learner" backbone) and 0.0 elsewhere. That is
+  what a torch optimizer does with the backbone in a param group of LR ``ratio * lr``: the
+  gradient step and the decoupled decay are both scaled, the optimizer state is not.
 
 The update ``delta`` has every NaN and inf replaced by zero before it is applied, because a
 frozen run's coefficients are zero but ``0 * NaN`` is NaN.
@@ -28,15 +33,22 @@ from __future__ import annotations
 
 import torch
 
-from ._checks import check_step_args
+from ._checks import check_scale_args, check_step_args
 
 __all__ = ["adamw_step_reference", "lion_step_reference", "sgd_step_reference"]
 
 
 def _finish(
-    p: torch.Tensor, delta: torch.Tensor, update_sq: torch.Tensor, param_sq: torch.Tensor
+    p: torch.Tensor,
+    delta: torch.Tensor,
+    update_sq: torch.Tensor,
+    param_sq: torch.Tensor,
+    backbone: torch.Tensor | None,
+    ratio: torch.Tensor | None,
 ) -> None:
-    """Zero the non-finite entries of ``delta``, apply it, and add both squared norms."""
+    """Scale ``delta`` if asked, zero its non-finite entries, apply it, add both squared norms."""
+    if backbone is not None:
+        delta = delta * (1 + (ratio[:, None] - 1) * backbone)
     delta = torch.nan_to_num(delta, nan=0.0, posinf=0.0, neginf=0.0)
     p.add_(delta)
     update_sq.add_(delta.square().sum(1))
@@ -53,6 +65,9 @@ def adamw_step_reference(
     alive: torch.Tensor,
     update_sq: torch.Tensor,
     param_sq: torch.Tensor,
+    *,
+    backbone: torch.Tensor | None = None,
+    ratio: torch.Tensor | None = None,
 ) -> None:
     """One AdamW step (Loshchilov & Hutter 2019) for ``N`` runs, in plain torch.
 
@@ -69,6 +84,9 @@ def adamw_step_reference(
         ``[N]`` float32, 1.0 for live runs and 0.0 for frozen runs (zero update).
     update_sq, param_sq : torch.Tensor
         ``[N]`` float32; each run's sum of ``delta**2`` and of the new ``p**2`` is added.
+    backbone, ratio : torch.Tensor, optional
+        ``[P]`` and ``[N]`` float32, both or neither: multiply the update (decay included) of
+        the columns where ``backbone`` is 1.0 by each run's ``ratio`` (see the module notes).
 
     Notes
     -----
@@ -91,13 +109,14 @@ def adamw_step_reference(
     check_step_args(
         "adamw_step_reference", p, {"g": g, "m": m, "v": v}, coef, 5, alive, update_sq, param_sq
     )
+    check_scale_args("adamw_step_reference", p, backbone, ratio)
     c1, c2, step, eps_hat, decay = coef[:, :, None].unbind(0)  # each (N, 1)
     a = alive[:, None]  # (N, 1)
     m.lerp_(g, c1)
     v.lerp_(g * g, c2)
     u = m / (v.sqrt() + eps_hat)
     delta = p * (-decay * a) + u * (-step * a)
-    _finish(p, delta, update_sq, param_sq)
+    _finish(p, delta, update_sq, param_sq, backbone, ratio)
 
 
 @torch.no_grad()
@@ -111,6 +130,8 @@ def sgd_step_reference(
     param_sq: torch.Tensor,
     *,
     nesterov: bool,
+    backbone: torch.Tensor | None = None,
+    ratio: torch.Tensor | None = None,
 ) -> None:
     """One step of SGD with momentum (torch semantics, no dampening) for ``N`` runs.
 
@@ -128,6 +149,9 @@ def sgd_step_reference(
         ``[N]`` float32; each run's sum of ``delta**2`` and of the new ``p**2`` is added.
     nesterov : bool
         Use the look-ahead direction ``g + momentum * buf`` instead of ``buf``.
+    backbone, ratio : torch.Tensor, optional
+        ``[P]`` and ``[N]`` float32, both or neither: multiply the update (decay included) of
+        the columns where ``backbone`` is 1.0 by each run's ``ratio`` (see the module notes).
 
     Notes
     -----
@@ -144,18 +168,25 @@ def sgd_step_reference(
     >>> sgd_step_reference(p, g, buf, coef, torch.ones(1), usq, psq, nesterov=False)
     >>> p, usq
     (tensor([[0.9000, 0.9000]]), tensor([0.0200]))
+    >>> p, buf = torch.ones(1, 2), torch.zeros(1, 2)  # column 0 in a backbone at 0.1x the LR
+    >>> bb, ratio = torch.tensor([1.0, 0.0]), torch.tensor([0.1])
+    >>> sgd_step_reference(p, g, buf, coef, torch.ones(1), usq, psq, nesterov=False,
+    ...     backbone=bb, ratio=ratio)
+    >>> p
+    tensor([[0.9900, 0.9000]])
     """
     if not isinstance(nesterov, bool):
         raise ValueError(f"sgd_step_reference: nesterov={nesterov!r} must be True or False")
     check_step_args(
         "sgd_step_reference", p, {"g": g, "buf": buf}, coef, 3, alive, update_sq, param_sq
     )
+    check_scale_args("sgd_step_reference", p, backbone, ratio)
     lr, mu, decay = coef[:, :, None].unbind(0)  # each (N, 1)
     a = alive[:, None]  # (N, 1)
     buf.mul_(mu).add_(g)
     d = g + mu * buf if nesterov else buf
     delta = p * (-decay * a) + d * (-lr * a)
-    _finish(p, delta, update_sq, param_sq)
+    _finish(p, delta, update_sq, param_sq, backbone, ratio)
 
 
 @torch.no_grad()
@@ -167,6 +198,9 @@ def lion_step_reference(
     alive: torch.Tensor,
     update_sq: torch.Tensor,
     param_sq: torch.Tensor,
+    *,
+    backbone: torch.Tensor | None = None,
+    ratio: torch.Tensor | None = None,
 ) -> None:
     """One Lion step (Chen et al. 2023, "Symbolic discovery of optimization algorithms").
 
@@ -182,6 +216,9 @@ def lion_step_reference(
         ``[N]`` float32, 1.0 for live runs and 0.0 for frozen runs (zero update).
     update_sq, param_sq : torch.Tensor
         ``[N]`` float32; each run's sum of ``delta**2`` and of the new ``p**2`` is added.
+    backbone, ratio : torch.Tensor, optional
+        ``[P]`` and ``[N]`` float32, both or neither: multiply the update (decay included) of
+        the columns where ``backbone`` is 1.0 by each run's ``ratio`` (see the module notes).
 
     Notes
     -----
@@ -201,9 +238,10 @@ def lion_step_reference(
     tensor([[-0.0100,  0.0100,  0.0000]])
     """
     check_step_args("lion_step_reference", p, {"g": g, "m": m}, coef, 4, alive, update_sq, param_sq)
+    check_scale_args("lion_step_reference", p, backbone, ratio)
     lr, c1, c2, decay = coef[:, :, None].unbind(0)  # each (N, 1)
     a = alive[:, None]  # (N, 1)
     c = torch.lerp(m, g, c1)
     delta = p * (-decay * a) + torch.sign(c) * (-lr * a)
     m.lerp_(g, c2)
-    _finish(p, delta, update_sq, param_sq)
+    _finish(p, delta, update_sq, param_sq, backbone, ratio)

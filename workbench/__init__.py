@@ -20,6 +20,7 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 from . import continual, data, forgetting, schedules, streams
 from .cost import Estimate, estimate
 from .data import DataSpec, data_spec
+from .drift import drifting, episodic
 from .engine import Chunk, default_device, run, stream
 from .models import MLP, StackedModel, Transformer
 from .optim import SGD, AdamW, Lion, Muon
@@ -28,6 +29,7 @@ from .recurring import power_law, recurring
 from .replay import Replay
 from .results import Cache, load, save, spec_code, specs_of
 from .session import Session
+from .slow import EMA, ErrorMemory, Lookahead, Slow
 from .spec import RunSpec, flatten, grid, set_path, varying
 from .stream_builders import class_incremental, permuted, rotated
 from .streams import TaskStream, sequence
@@ -35,8 +37,12 @@ from .track import Track, snapshots
 from .trained import trained_specs
 
 __all__ = [
+    "EMA",
+    "ErrorMemory",
+    "Lookahead",
     "Penalty",
     "Replay",
+    "Slow",
     "Track",
     "__version__",
     "AdamW",
@@ -58,6 +64,8 @@ __all__ = [
     "data",
     "data_spec",
     "default_device",
+    "drifting",
+    "episodic",
     "estimate",
     "flatten",
     "forgetting",

@@ -28,6 +28,7 @@ from .feed import Feed, epoch_order
 from .models import StackedModel
 from .optim import take_rows
 from .penalty import StackedPenalty
+from .slow import SlowState
 from .spec import RunSpec
 from .streams import TaskStream, as_stream
 from .track import Tracker
@@ -38,6 +39,8 @@ __all__ = ["Bucket", "Chunk", "default_device", "epoch_order"]
 STEP_METRICS = ("train_loss", "grad_norm", "update_norm", "param_norm")
 EVAL_METRICS = ("eval_loss", "eval_acc")
 TASK_METRICS = ("task_loss", "task_acc")  # of a stream: every task's test set, [N, k, tasks]
+# every weight copy (fast, slow, EMAs), [N, k, copies] and [N, k, copies, tasks]
+COPY_METRICS = ("copy_eval_loss", "copy_eval_acc", "copy_task_loss", "copy_task_acc")
 RING = 256  # steps of metrics the device ring buffer holds; chunks longer than this are split
 _WARMUP = 3  # eager steps before a CUDA graph is captured
 
@@ -74,6 +77,7 @@ class Chunk:
     diverged_step: np.ndarray
     seconds: float = 0.0
     tracked: list[dict] | None = None  # per run: "snapshots" and "track" (workbench.track)
+    copies: tuple[str, ...] = ()  # weight copies of the copy_* evaluations ("fast" first)
 
     @property
     def done(self) -> bool:
@@ -150,6 +154,17 @@ class Bucket:
         self.penalty: StackedPenalty | None = None  # L2/EWC toward the last task's weights
         if s0.penalty is not None:
             self.penalty = StackedPenalty([s.penalty for s in self.specs], self.model.flat)
+        self.slow: SlowState | None = None  # Lookahead, EMAs, a slow backbone (workbench.slow)
+        if s0.slow is not None:
+            self.slow = SlowState(
+                [s.slow for s in self.specs],
+                [s.seed for s in self.specs],
+                model=self.model,
+                opt=self.opt,
+                steps=self.steps,
+                starts=self.stream.starts,
+                ring=RING,
+            )
         self.hyper_names = s0.optimizer.hyperparameters
         # (K, N, T) float64: each hyperparameter of each run at each step, as the specs schedule
         # it (what the Dataset records); and (T, C, N, 1) float32: the optimizer's per-step
@@ -203,6 +218,9 @@ class Bucket:
         record what each run actually used, and the optimizer coefficients are recomputed from
         them (bias corrections included).
         """
+        if self.slow is not None and name in self.slow.names and not scale:
+            self.slow.set(name, rows, values, self.step)
+            return
         if name not in self.hyper_names:
             raise ValueError(
                 f"set_hyper: {name!r} is not a hyperparameter of "
@@ -272,12 +290,21 @@ class Bucket:
             self.penalty.take(index)
         if self.tracker is not None:
             self.tracker.take(index)
+        if self.slow is not None:
+            self.slow.take(index)
         self.alive = self.alive.index_select(0, index).contiguous()
         self.diverged_step = self.diverged_step.index_select(0, index).contiguous()
         self._ring = self._ring.index_select(2, index).contiguous()
         if self._layer_ring is not None:
             self._layer_ring = self._layer_ring.index_select(1, index).contiguous()
         self._graph, self._warm = None, 0  # new shapes: capture again
+
+    @property
+    def copies(self) -> tuple[str, ...]:
+        """Names of the weight copies evaluated together (``()`` without slow copies)."""
+        if self.slow is None or not self.slow.copies:
+            return ()
+        return ("fast", *self.slow.copies)
 
     @property
     def n_runs(self) -> int:
@@ -292,7 +319,13 @@ class Bucket:
         t = self._t
         x, y = self.feed.batch(t)  # (N, B, ...)
         stats: dict[str, list] = {}
-        loss = self.model.loss_and_grad(x, y, stats)  # (N,), fills grad (N, P)
+        slot = (t % RING).view(1)
+        extra, cs = None, None
+        if self.slow is not None:
+            cs = self.slow.coef.index_select(0, t).squeeze(0)  # (R, N, 1)
+            replayed = self.feed.memory.use if self.feed.memory is not None else None
+            extra = self.slow.loss_hook(cs, x, y, replayed, slot)
+        loss = self.model.loss_and_grad(x, y, stats, extra)  # (N,), fills grad (N, P)
         grad = self.model.grad
         if self.penalty is not None:
             self.penalty.add_to(grad, self.model.flat)
@@ -301,8 +334,15 @@ class Bucket:
         self.diverged_step.copy_(torch.where(self.alive[:, 0] & ~ok, t, self.diverged_step))
         self.alive &= ok[:, None]
         c = self.coef.index_select(0, t).squeeze(0)  # (C, N, 1)
-        unorm, pnorm = self.opt.step(self.model.flat, grad, c, self.alive)
-        slot = (t % RING).view(1)
+        if self.slow is None:
+            unorm, pnorm = self.opt.step(self.model.flat, grad, c, self.alive)
+        else:
+            scale = self.slow.scale(cs)
+            if scale is None:
+                unorm, pnorm = self.opt.step(self.model.flat, grad, c, self.alive)
+            else:
+                unorm, pnorm = self.opt.step(self.model.flat, grad, c, self.alive, scale=scale)
+            self.slow.after_step(cs, self.model.flat, self.alive)
         self._ring.index_copy_(0, slot, torch.stack([loss, gnorm, unorm, pnorm])[None])
         if "attn_logit_max" in stats:  # per-layer statistics of the model family
             layers = torch.stack(stats["attn_logit_max"], 1)  # (N, L)
@@ -344,9 +384,24 @@ class Bucket:
         plain dataset is always evaluated on its full test set. Nothing is copied to the host.
         """
         full = not self.is_stream or step == 0 or step >= self.steps or step in self._switches
-        res = self._evaluator(self.model, full=full)  # (N, tasks) each
         current = self.stream.task_at(min(step, self.steps - 1))
-        out = {"eval_loss": res["loss"][:, current], "eval_acc": res["acc"][:, current]}
+        out = {}
+        if self.copies:  # the fast weights and every slow copy as rows of one pass
+            rows = torch.cat([self.model.flat, *self.slow.copy_rows()])  # (C * N, P)
+            model = StackedModel.of_rows(self.model.config, self.model.layout, rows)
+            every = {
+                k: v.view(len(self.copies), self.n_runs, -1)
+                for k, v in self._evaluator(model, full=full).items()
+            }  # (C, N, tasks) each
+            res = {k: v[0] for k, v in every.items()}
+            out["copy_eval_loss"] = every["loss"][:, :, current].T  # (N, C)
+            out["copy_eval_acc"] = every["acc"][:, :, current].T
+            if self.is_stream:
+                out["copy_task_loss"] = every["loss"].transpose(0, 1)  # (N, C, tasks)
+                out["copy_task_acc"] = every["acc"].transpose(0, 1)
+        else:
+            res = self._evaluator(self.model, full=full)  # (N, tasks) each
+        out |= {"eval_loss": res["loss"][:, current], "eval_acc": res["acc"][:, current]}
         if self.is_stream:
             out["task_loss"], out["task_acc"] = res["loss"], res["acc"]
             if "acc_til" in res:
@@ -363,6 +418,15 @@ class Bucket:
         stop = min(self.steps, start + max(1, min(int(n_steps), RING)))
         per_task = TASK_METRICS + ((TASK_IL_METRIC,) if self._evaluator.task_il else ())
         names = EVAL_METRICS + ((*per_task, "eval_full") if self.is_stream else ())
+        if self.copies:
+            names += COPY_METRICS[: 4 if self.is_stream else 2]
+        tasks, n_copies = len(self.stream), len(self.copies)
+        trail = {k: (tasks,) for k in per_task} | {
+            "copy_eval_loss": (n_copies,),
+            "copy_eval_acc": (n_copies,),
+            "copy_task_loss": (n_copies, tasks),
+            "copy_task_acc": (n_copies, tasks),
+        }
         ev_steps: list[int] = []
         ev: dict[str, list[torch.Tensor]] = {k: [] for k in names}
         if start == 0:
@@ -400,6 +464,8 @@ class Bucket:
         hyper = self.tables[:, :, start:stop].to(torch.float32).cpu().numpy()  # (K, N, steps)
         for i, h in enumerate(self.hyper_names):
             metrics[h] = hyper[i]
+        if self.slow is not None:  # the slow knobs each step used, syncs, horizons
+            metrics.update(self.slow.record(start, stop, slots))
         if self.feed.memory is not None:  # the replay ratio each step used
             ratio = self.feed.memory.ratio[:, start:stop]
             metrics["replay_ratio"] = ratio.to(torch.float32).cpu().numpy()
@@ -407,7 +473,7 @@ class Bucket:
             k: (
                 torch.stack(ev[k], 1).cpu().numpy()  # (N, k) or (N, k, tasks)
                 if ev_steps
-                else np.zeros((self.n_runs, 0) + ((len(self.stream),) if k in per_task else ()))
+                else np.zeros((self.n_runs, 0, *trail.get(k, ())))
             )
             for k in names
         }
@@ -423,4 +489,5 @@ class Bucket:
             diverged_step=self.diverged_step.cpu().numpy(),
             seconds=time.perf_counter() - t0,
             tracked=None if self.tracker is None else self.tracker.flush(),
+            copies=self.copies,
         )

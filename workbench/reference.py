@@ -18,9 +18,10 @@ from torch import nn
 
 from . import data as _data
 from .engine import epoch_order
-from .optim import SGD, AdamW, sgd_reference_step
+from .optim import SGD, AdamW
 from .penalty import fisher_indices
 from .replay import ReferenceMemory
+from .slow.reference import ReferenceSlow, param_groups
 from .spec import RunSpec
 from .streams import as_stream
 
@@ -42,7 +43,8 @@ def train_reference(
     spec: RunSpec, *, steps: int | None = None, device: torch.device | str = "cpu"
 ) -> dict[str, torch.Tensor]:
     """Train one run the plain way and return ``{"train_loss": [T], "params": [P]}`` (and
-    for AdamW ``"exp_avg_sq"`` ``[P]``, Adam's second moment ``v``).
+    for AdamW ``"exp_avg_sq"`` ``[P]``, Adam's second moment ``v``; with slow mechanisms
+    ``"copies"``: each slow copy's weights ``[P]`` by name, :mod:`workbench.slow.reference`).
 
     Examples
     --------
@@ -80,11 +82,16 @@ def train_reference(
     net = spec.model.reference(*dims, spec.seed).to(device)
     tables = {h: t.tolist() for h, t in spec.optimizer.tables(spec.steps).items()}
     opt_spec = spec.optimizer
+    groups = list(net.parameters())
+    if spec.slow is not None and spec.slow.backbone_lr is not None:
+        layout = spec.model.layout(*dims)
+        head = layout.head_mask()
+        groups = param_groups(net, [bool(head[o]) for o in layout.offsets])
     if isinstance(opt_spec, AdamW):
-        opt = torch.optim.AdamW(net.parameters(), lr=tables["lr"][0])
+        opt = torch.optim.AdamW(groups, lr=tables["lr"][0])
     elif isinstance(opt_spec, SGD):
         opt = torch.optim.SGD(
-            net.parameters(),
+            groups,
             lr=tables["lr"][0],
             momentum=tables["momentum"][0],
             nesterov=opt_spec.nesterov and tables["momentum"][0] > 0,
@@ -93,6 +100,11 @@ def train_reference(
     else:  # pragma: no cover - RunSpec validates the optimizer type
         raise ValueError(f"train_reference: optimizer {opt_spec!r} has no reference")
     seed = torch.tensor([spec.seed], device=device)
+    slow = None
+    if spec.slow is not None:
+        slow = ReferenceSlow(
+            spec.slow, net, opt, seed=spec.seed, steps=spec.steps, starts=stream.starts
+        )
     kind = getattr(spec.model, "loss", "cross_entropy")
     losses = []
     order, seen = None, None
@@ -119,28 +131,39 @@ def train_reference(
         if logits.dim() == yb.dim() + 2:  # sequence classification: the last position
             logits = logits[:, -1]
         loss = _plain_loss(kind, logits, yb)
+        total = loss
+        if slow is not None:
+            replayed = memory.replayed if memory is not None else 0
+            total = loss + slow.extra_loss(t, logits, xb, yb, replayed, kind)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        total.backward()
         if pull is not None:  # the penalty's gradient: weight * (theta - anchor)
             for p, (anchor, weight) in zip(net.parameters(), pull, strict=True):
                 p.grad += weight * (p.detach() - anchor)
         losses.append(loss.detach())
         if isinstance(opt_spec, AdamW):
-            group = opt.param_groups[0]
-            group["lr"] = tables["lr"][t]
-            group["betas"] = (tables["beta1"][t], tables["beta2"][t])
-            group["eps"] = tables["eps"][t]
-            group["weight_decay"] = tables["weight_decay"][t]
+            for group in opt.param_groups:
+                factor = slow.lr_factor(group.get("part", ""), t) if slow is not None else 1.0
+                group["lr"] = tables["lr"][t] * factor
+                group["betas"] = (tables["beta1"][t], tables["beta2"][t])
+                group["eps"] = tables["eps"][t]
+                group["weight_decay"] = tables["weight_decay"][t]
             opt.step()
         else:
-            opt.param_groups[0]["momentum"] = tables["momentum"][t]
-            sgd_reference_step(
-                list(net.parameters()),
-                opt,
-                lr=tables["lr"][t],
-                weight_decay=tables["weight_decay"][t],
-            )
+            for group in opt.param_groups:
+                factor = slow.lr_factor(group.get("part", ""), t) if slow is not None else 1.0
+                group["momentum"] = tables["momentum"][t]
+                with torch.no_grad():  # decoupled decay by hand, at the group's LR
+                    for p in group["params"]:
+                        p.mul_(1 - tables["lr"][t] * factor * tables["weight_decay"][t])
+                group["lr"] = tables["lr"][t] * factor
+            opt.step()
+        if slow is not None:
+            slow.after_step(t)
     out = {"train_loss": torch.stack(losses).cpu(), "params": flat_row(net).cpu()}
+    if slow is not None:
+        out["copies"] = {k: v.cpu() for k, v in slow.copies(flat_row).items()}
+        out.update({k: torch.tensor(v) for k, v in slow.log.items() if v})
     if isinstance(opt_spec, AdamW) and steps > 0:  # Adam's second moment, in the flat layout
         out["exp_avg_sq"] = _flat_state(net, opt, "exp_avg_sq").cpu()
     return out

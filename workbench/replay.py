@@ -324,6 +324,7 @@ class StackedMemory:
         pick = torch.searchsorted(cdf, u, right=True).clamp(max=cdf.shape[1] - 1)
         mem_ids = self.ids.flatten(1).gather(1, pick)  # (N, B)
         use = (self._cols[None, :] < m[:, None]) & (total > 0)  # (N, B)
+        self.use = use  # which slots of this step's batch were replayed (CLS-ER reads it)
         flat = mem_ids.reshape(-1)
         x_mem = all_x.index_select(0, flat).view(n, b, *all_x.shape[1:])
         y_mem = all_y.index_select(0, flat).view(n, b, *all_y.shape[1:])
@@ -413,6 +414,7 @@ class ReferenceMemory:
                 out.append(valid[j][1])
         else:
             m = 0
+        self.replayed = m  # slots of this step's batch drawn from memory
         for gid, label in batch[m:]:
             out.append(gid)
             n = self.arrived

@@ -107,6 +107,23 @@ VARIABLES = {
         "step at which the run's loss or gradient became non-finite (-1: never)",
         "step",
     ),
+    "copy_eval_loss": (
+        "test-set loss of each weight copy (fast, Lookahead's slow, each EMA) after eval_step "
+        "updates (a stream: of the task trained)",
+        "nats",
+    ),
+    "copy_eval_acc": ("test-set accuracy of each weight copy after eval_step updates", "fraction"),
+    "copy_task_loss": ("test-set loss of each weight copy on each task", "nats"),
+    "copy_task_acc": ("test-set accuracy of each weight copy on each task (class-IL)", "fraction"),
+    "horizon": (
+        "effective horizon of each slow copy at the step: k/alpha (Lookahead), "
+        "every/((1-beta)*prob) (EMA)",
+        "step",
+    ),
+    "lookahead_sync": ("1 where Lookahead synced after the step (fast <- slow), else 0", "1"),
+    "lookahead_k": ("Lookahead fast steps between syncs, at the step", "step"),
+    "lookahead_alpha": ("Lookahead slow step size alpha at the step", "1"),
+    "backbone_lr": ("backbone learning rate as a multiple of the head's, at the step", "1"),
 }
 
 
@@ -174,11 +191,18 @@ def assemble(
     for r in records:
         names.extend(k for k in r["metrics"] if k not in names)
     data_vars = {}
+    copies, where = _copies(specs)
     for k in names:
+        if k == "horizon":  # (steps, slow copies) per run, on the copy coordinate
+            data_vars[k] = _on_copies(records, where, n_steps, k, "metrics", shift=1)
+            continue
         rows = [r["metrics"].get(k, np.full(0, np.nan)) for r in records]
         arr = _pad(rows, n_steps)
         data_vars[k] = (("run", "step", "layer")[: arr.ndim], arr)
     for k in sorted({k for r in records for k in r["evals"]}):
+        if k.startswith("copy_"):  # (evals, copies[, tasks]) per run
+            data_vars[k] = _on_copies(records, where, None, k, "evals", eval_steps=eval_steps)
+            continue
         # (k,) per run, or (k, tasks) for a stream's per-task evaluations
         rows = [r["evals"].get(k) for r in records]
         tasks = max((v.shape[1] for v in rows if v is not None and v.ndim == 2), default=0)
@@ -210,6 +234,8 @@ def assemble(
     )
     if layers:
         coords["layer"] = np.arange(layers)
+    if copies:
+        coords["copy"] = np.asarray(copies, dtype=object)
     if any(isinstance(s.data, TaskStream) for s in specs):
         _add_tasks(specs, n_steps, data_vars, coords)
     vary = varying(specs)
@@ -220,9 +246,19 @@ def assemble(
     # runs that differ only in their seed share a group (plots draw their median)
     coords["group"] = ("run", np.asarray(run_labels(specs, exclude=("seed",)), dtype=object))
     ds = xr.Dataset(data_vars, coords=coords)
+    ema_knobs = {
+        f"{c}_{f}": (f"EMA copy {c!r}: {text} at the step", unit)
+        for c in copies[1:]
+        for f, text, unit in (
+            ("beta", "decay beta (before warm-up)", "1"),
+            ("every", "update interval", "step"),
+            ("prob", "update probability at a due step", "1"),
+        )
+    }
     for k in ds.data_vars:
-        if k in VARIABLES:
-            ds[k].attrs.update(long_name=VARIABLES[k][0], units=VARIABLES[k][1])
+        if k in VARIABLES or k in ema_knobs:
+            long_name, units = VARIABLES.get(k) or ema_knobs[k]
+            ds[k].attrs.update(long_name=long_name, units=units)
     ds["step"].attrs.update(long_name="optimizer step (updates done before it)", units="step")
     ds["eval_step"].attrs.update(long_name="updates done before the evaluation", units="step")
     if sharp_steps is not None:
@@ -242,6 +278,48 @@ def assemble(
     ds.attrs["spec_keys"] = json.dumps([s.key() for s in specs])
     ds.attrs["varying"] = json.dumps(list(vary))
     return ds
+
+
+def _copies(specs: Sequence[RunSpec]) -> tuple[list[str], list[list[int]]]:
+    """The weight copies evaluated (``"fast"`` first, then every slow copy name in order of
+    appearance) and, per run, the position of each of its copies among them."""
+    per_run = [
+        ("fast", *s.slow.copies) if s.slow is not None and s.slow.copies else () for s in specs
+    ]
+    names = list(dict.fromkeys(c for cs in per_run for c in cs))
+    return names, [[names.index(c) for c in cs] for cs in per_run]
+
+
+def _on_copies(
+    records: Sequence[dict],
+    where: list[list[int]],
+    n_steps: int | None,
+    k: str,
+    part: str,
+    *,
+    shift: int = 0,
+    eval_steps: list[int] | None = None,
+) -> tuple[tuple[str, ...], np.ndarray]:
+    """A per-copy variable: ``metrics`` ``(run, step, copy)`` (``shift=1``: the record has no
+    column for the fast weights) or ``evals`` ``(run, eval_step, copy[, task])``, NaN where a
+    run lacks a copy, a step or a task."""
+    n_copies = max((max(w) + 1 for w in where if w), default=0)
+    rows = [r[part].get(k) for r in records]
+    tasks = max((v.shape[2] for v in rows if v is not None and v.ndim == 3), default=0)
+    length = n_steps if eval_steps is None else len(eval_steps)
+    arr = np.full(
+        (len(records), length, n_copies, *((tasks,) if tasks else ())), np.nan, np.float32
+    )
+    pos = None if eval_steps is None else {s: i for i, s in enumerate(eval_steps)}
+    for i, (r, v) in enumerate(zip(records, rows, strict=True)):
+        if v is None:
+            continue
+        at = np.arange(len(v)) if pos is None else [pos[s] for s in r["eval_steps"].tolist()]
+        cols = where[i][shift:]
+        for j, c in enumerate(cols):
+            arr[(i, at, c, *(slice(0, v.shape[2]) for _ in v.shape[2:]))] = v[:, j]
+    dims = ("run", "step" if eval_steps is None else "eval_step", "copy", "task")
+    return dims[: arr.ndim], arr
 
 
 def _add_track(records: Sequence[dict], data_vars: dict) -> np.ndarray | None:

@@ -31,6 +31,7 @@ import torch
 from . import results as _results
 from .bucket import Bucket, Chunk, default_device
 from .engine import _Collector, _validated, plan
+from .slow import knobs as slow_knobs
 from .spec import RunSpec
 from .trained import _cuts, _trained_spec, trained_specs
 
@@ -307,6 +308,7 @@ class Session:
         allowed = {"lr_scale"}.union(*(s.optimizer.hyperparameters for s in self.specs))
         if any(s.replay is not None for s in self.specs):
             allowed.add("replay_ratio")
+        allowed.update(*(slow_knobs(s.slow) for s in self.specs if s.slow is not None))
         if name not in allowed:
             raise ValueError(f"Session: knob {name!r} is not live; allowed: {sorted(allowed)}")
         values = np.asarray(value, dtype=object).reshape(-1)
@@ -369,6 +371,9 @@ class Session:
                 }
                 if bucket.feed.memory is not None:
                     used["replay_ratio"] = bucket.feed.memory.ratio[row, : done[r]].cpu().numpy()
+                if bucket.slow is not None:
+                    for k, name in enumerate(bucket.slow.names):
+                        used[name] = bucket.slow.tables[k, row, : done[r]]
                 cuts = functools.partial(
                     _cuts,
                     self.events,
@@ -473,6 +478,8 @@ class Session:
             targets = range(len(self.specs)) if runs is None else runs
             if name == "replay_ratio" and runs is None:  # all runs that replay
                 targets = [r for r in targets if self.specs[r].replay is not None]
+            elif runs is None and name not in self.specs[0].optimizer.ranges and name != "lr_scale":
+                targets = [r for r in targets if _has_slow_knob(self.specs[r], name)]
             self._set(name, value, [r for r in targets if self.fork_step[r] != -2])
             return
         _, parents, new, knobs = cmd
@@ -505,9 +512,12 @@ class Session:
                 logged = _set_ratio(bucket, row, v)
             elif callable(v):
                 k = bucket.hyper_names.index(hyper) if hyper in bucket.hyper_names else None
-                if k is None:
+                if bucket.slow is not None and name in bucket.slow.names:
+                    cur = bucket.slow.current(name, row, bucket.step)
+                elif k is None:
                     bucket.set_hyper(hyper, [row], torch.zeros(1))  # raises the named error
-                cur = float(bucket.unscaled[k, row, bucket.step])  # a multiplier still applies
+                else:
+                    cur = float(bucket.unscaled[k, row, bucket.step])  # a multiplier applies
                 n = bucket.steps - bucket.step
                 vals = torch.as_tensor(np.asarray(v(bucket.step, n, cur), dtype=np.float64))
                 if vals.shape != (n,):
@@ -531,6 +541,11 @@ class Session:
                 last["runs"].append(int(r))
             else:
                 self._log("knob", bucket.step, name, logged, [int(r)])
+
+
+def _has_slow_knob(spec: RunSpec, name: str) -> bool:
+    """Whether ``name`` is a knob of the run's slow mechanisms (all runs that have it)."""
+    return spec.slow is not None and name in slow_knobs(spec.slow)
 
 
 def _set_ratio(bucket: Bucket, row: int, v) -> float | str:

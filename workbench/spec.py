@@ -22,6 +22,8 @@ from .optim import OPTIMIZERS, SGD, AdamW
 from .penalty import Penalty
 from .replay import Replay
 from .schedules import Schedule, from_dict
+from .slow import Slow
+from .slow import knobs as slow_knobs
 from .streams import TaskStream, as_stream, data_from_dict
 from .track import Track, bucket_structure
 
@@ -62,6 +64,9 @@ class RunSpec:
     track
         A :class:`~workbench.track.Track`: parameter snapshots and sharpness recorded during
         training, or ``None``.
+    slow
+        A :class:`~workbench.slow.Slow`: Lookahead, EMA slow weights (evaluated beside the fast
+        weights as copies) and a slow backbone, or ``None``.
 
     Examples
     --------
@@ -84,6 +89,7 @@ class RunSpec:
     replay: Replay | None = None  # replay memory and ratio (None: no replay)
     penalty: Penalty | None = None  # L2/EWC pull toward the last task's weights (None: none)
     track: Track | None = None  # snapshots and sharpness during training (None: none)
+    slow: Slow | None = None  # Lookahead, EMA copies, backbone LR ratio (None: none)
 
     def __post_init__(self) -> None:
         if isinstance(self.data, str):
@@ -108,6 +114,8 @@ class RunSpec:
             raise ValueError(f"RunSpec: penalty={self.penalty!r} must be a Penalty or None")
         if self.track is not None and not isinstance(self.track, Track):
             raise ValueError(f"RunSpec: track={self.track!r} must be a Track or None")
+        if self.slow is not None and not isinstance(self.slow, Slow):
+            raise ValueError(f"RunSpec: slow={self.slow!r} must be a Slow or None")
 
     # -- checks that need the dataset --------------------------------------------------------
 
@@ -147,6 +155,8 @@ class RunSpec:
                         f"(steps={self.steps})"
                     )
         self.optimizer.tables(self.steps)
+        if self.slow is not None:
+            self._validate_slow(stream)
         if self.replay is not None:
             self.replay.ratio_table(self.steps)
             if self.replay.policy == "class_balanced" and info["task"] != "classification":
@@ -154,6 +164,53 @@ class RunSpec:
                     f"RunSpec: replay.policy='class_balanced' needs a classification task; "
                     f"{stream.tasks[0].name!r} is {info['task']!r} (use 'reservoir' or 'fifo')"
                 )
+
+    def _validate_slow(self, stream: TaskStream) -> None:
+        for name, knob in slow_knobs(self.slow).items():
+            try:
+                knob.table(name, self.steps)
+            except ValueError as e:
+                raise ValueError(f"RunSpec: {e}") from None
+        la = self.slow.lookahead
+        if (
+            la is not None
+            and la.momentum != "keep"
+            and self.optimizer.name
+            not in (
+                "SGD",
+                "AdamW",
+                "Lion",
+            )
+        ):
+            raise ValueError(
+                f"RunSpec: slow.lookahead.momentum={la.momentum!r} needs an optimizer with one "
+                f"momentum buffer (SGD, AdamW or Lion); {self.optimizer.name} allows only 'keep'"
+            )
+        info = _data.info(stream.tasks[0])
+        if self.slow.consistency is not None and self.replay is None:
+            raise ValueError(
+                "RunSpec: slow.consistency acts on the replayed examples and needs a replay "
+                "memory (replay=Replay(...))"
+            )
+        if (self.slow.consistency is not None or self.slow.error_memory is not None) and (
+            not isinstance(self.model, MLP) or info["task"] != "classification"
+        ):
+            raise ValueError(
+                "RunSpec: slow.consistency and slow.error_memory need an MLP on a classification "
+                f"dataset (one label per example); got {type(self.model).__name__} on "
+                f"{stream.tasks[0].name!r} ({info['task']})"
+            )
+        mem = self.slow.error_memory
+        if mem is not None and mem.size < self.batch_size:
+            raise ValueError(
+                f"RunSpec: slow.error_memory.size={mem.size} must be at least "
+                f"batch_size={self.batch_size} (a batch enters the memory at once)"
+            )
+        if la is not None and la.sync == "tasks" and not isinstance(self.data, TaskStream):
+            raise ValueError(
+                "RunSpec: slow.lookahead.sync='tasks' syncs at task switches and needs a "
+                "TaskStream as data; use sync='steps' on a plain dataset"
+            )
 
     # -- serialisation -----------------------------------------------------------------------
 
@@ -171,6 +228,7 @@ class RunSpec:
             **({"replay": self.replay.to_dict()} if self.replay is not None else {}),
             **({"penalty": self.penalty.to_dict()} if self.penalty is not None else {}),
             **({"track": self.track.to_dict()} if self.track is not None else {}),
+            **({"slow": self.slow.to_dict()} if self.slow is not None else {}),
         }
 
     @classmethod
@@ -186,6 +244,8 @@ class RunSpec:
             d["penalty"] = Penalty.from_dict(d["penalty"])
         if d.get("track") is not None:
             d["track"] = Track.from_dict(d["track"])
+        if d.get("slow") is not None:
+            d["slow"] = Slow.from_dict(d["slow"])
         return cls(
             data=data_from_dict(d.pop("data")),
             model=model_cls(**{k: _value_from_json(v) for k, v in model.items()}),
@@ -210,6 +270,7 @@ class RunSpec:
             None if self.replay is None else self.replay.structure(),
             None if self.penalty is None else self.penalty.structure(),
             bucket_structure(self.track),
+            None if self.slow is None else self.slow.structure(),
         )
 
 
@@ -352,7 +413,7 @@ def flatten(spec: RunSpec) -> dict[str, Any]:
         if isinstance(v, dict):
             for k, x in v.items():
                 go(f"{prefix}.{k}" if prefix else k, x)
-        elif prefix == "data.tasks":  # a stream's datasets, by the paths grid() takes
+        elif prefix in ("data.tasks", "slow.ema"):  # by the paths grid() takes
             for i, x in enumerate(v):
                 go(f"{prefix}.{i}", x)
         elif isinstance(v, list):

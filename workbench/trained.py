@@ -18,7 +18,8 @@ import numpy as np
 
 from . import results as _results
 from .schedules import Schedule, as_schedule, join, linear, piecewise, tabulated
-from .spec import RunSpec
+from .slow import knobs as slow_knobs
+from .spec import RunSpec, set_path
 from .streams import TaskStream
 
 __all__ = ["trained_specs"]
@@ -89,6 +90,9 @@ def trained_specs(ds) -> list[RunSpec]:
         used = {h: ds[h].values[i].astype(np.float64) for h in names}
         if spec.replay is not None and "replay_ratio" in ds.data_vars:
             used["replay_ratio"] = ds["replay_ratio"].values[i].astype(np.float64)
+        for name in slow_knobs(spec.slow) if spec.slow is not None else ():
+            if name in ds.data_vars:
+                used[name] = ds[name].values[i].astype(np.float64)
         n = int(np.isfinite(used[names[0]]).sum())
         used = {h: v[:n] for h, v in used.items()}
         cuts = functools.partial(_cuts, events, parent, fork, ids[i])
@@ -122,6 +126,11 @@ def _trained_spec(
     if ratio is not None and spec.replay is not None:  # a live replay ratio, fitted the same way
         fit = _fit(spec.replay.ratio, ratio, cuts("replay_ratio"), exact=exact)
         spec = dataclasses.replace(spec, replay=dataclasses.replace(spec.replay, ratio=fit))
+    for name, knob in slow_knobs(spec.slow).items() if spec.slow is not None else ():
+        if name in used:  # a live slow knob (Lookahead, EMA, backbone ratio)
+            fit = _fit(knob.value, used.pop(name), cuts(name), exact=exact)
+            if fit is not knob.value:
+                spec = set_path(spec, knob.path, fit)
     opt = spec.optimizer
     changes = {}
     for h, values in used.items():

@@ -57,7 +57,8 @@ def clear_memo() -> None:
 
 
 def info(spec: DataSpec | str, **params: Any) -> dict[str, Any]:
-    """Sizes of a dataset, computed without generating it (a class subset loads the labels).
+    """Sizes of a dataset, computed without generating it (a class subset or few shots load the
+    labels).
 
     Parameters
     ----------
@@ -81,7 +82,7 @@ def info(spec: DataSpec | str, **params: Any) -> dict[str, Any]:
     """
     spec = _as_spec(spec, params)
     sizes = DATASETS[spec.name].sizes(spec)
-    if dict(spec.params).get("subset"):  # counting needs the labels
+    if _views.counts_examples(spec):  # a class subset or few shots: counting needs the labels
         n_train, n_test = _views.subset_sizes(_load_memo(_views.base_spec(spec)), spec)
         sizes = {**sizes, "n_train": n_train, "n_test": n_test}
     return sizes

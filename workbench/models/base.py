@@ -19,7 +19,7 @@ and ``reference(in_dim, out_dim, seed)``.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -96,6 +96,24 @@ class Layout:
     @property
     def size(self) -> int:
         return sum(p.numel for p in self.params)
+
+    def head_mask(self) -> torch.Tensor:
+        """``[P]`` bool: the columns of the output layer, its weight (role ``"head"``) and the
+        bias of the same layer (whose role stays ``"bias"`` for filter normalization).
+
+        Examples
+        --------
+        >>> from workbench.models import MLP
+        >>> lay = MLP(hidden=(4,)).layout(3, 2)
+        >>> [int(lay.head_mask()[o]) for o in lay.offsets]   # W0, b0, W1 (head), b1 (head)
+        [0, 0, 1, 1]
+        """
+        heads = {p.name.rsplit(".", 1)[0] for p in self.params if p.role == "head"}
+        mask = torch.zeros(self.size, dtype=torch.bool)
+        for p, off in zip(self.params, self.offsets, strict=True):
+            if p.role == "head" or p.name.rsplit(".", 1)[0] in heads:
+                mask[off : off + p.numel] = True
+        return mask
 
     def views(self, flat: torch.Tensor) -> list[torch.Tensor]:
         """Views ``[N, *shape]`` of each parameter into a flat ``[N, P]`` buffer (no copies)."""
@@ -194,7 +212,11 @@ class StackedModel:
         return self.config.forward(self.params, x, stats)
 
     def loss_and_grad(
-        self, x: torch.Tensor, y: torch.Tensor, stats: dict | None = None
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        stats: dict | None = None,
+        extra: Callable[[torch.Tensor], torch.Tensor | None] | None = None,
     ) -> torch.Tensor:
         """Per-run mean loss ``[N]`` of one batch per run (the config's ``loss``:
         cross-entropy unless it names another, :func:`example_losses`).
@@ -202,11 +224,15 @@ class StackedModel:
         ``x`` is ``[N, B, ...]`` and ``y`` ``[N, B]`` (a label per example) or ``[N, B, T]`` (a
         label per position). Fills :attr:`grad` (``[N, P]``) with each run's gradient of its
         own loss; the family's per-step statistics (e.g. attention logits) go into ``stats``.
+        ``extra``, given the logits, returns a per-run loss ``[N]`` added to the one
+        differentiated (a consistency loss) or ``None``; the loss returned is the model's own.
         """
         logits = self(x, stats)  # (N, B, [T,] C)
         loss = mean_loss(logits, y, loss_name(self.config))  # (N,)
+        more = extra(logits) if extra is not None else None
+        total = loss if more is None else loss + more
         # The runs are independent, so d(sum)/d(theta_i) is run i's own gradient.
-        grads = torch.autograd.grad(loss.sum(), self.params)
+        grads = torch.autograd.grad(total.sum(), self.params)
         n = logits.shape[0]
         for dst, g in zip(self._grad_views, grads, strict=True):
             dst.copy_(g.view(n, -1))

@@ -7,7 +7,7 @@ from typing import ClassVar
 
 import torch
 
-from .base import Hyper, OptimizerSpec, finish_step, use_kernels
+from .base import Hyper, OptimizerSpec, check_scale, finish_step, kernel_scale, use_kernels
 
 __all__ = ["AdamW", "StackedAdamW", "adamw_coefficients"]
 
@@ -71,7 +71,7 @@ class StackedAdamW:
 
     On CUDA (or with ``kernels="triton"``) one fused Triton launch does the whole step and its
     norms (``workbench.kernels.fused_adamw_step``); elsewhere the same math runs as in-place torch
-    passes into preallocated buffers.
+    passes into preallocated buffers (a ``scale`` adds two, in the scratch buffer).
     """
 
     def __init__(self, flat: torch.Tensor, *, kernels: str = "auto") -> None:
@@ -85,16 +85,27 @@ class StackedAdamW:
             self.delta = torch.empty_like(flat)  # (N, P) the update
 
     @torch.no_grad()
-    def step(self, p: torch.Tensor, g: torch.Tensor, c: torch.Tensor, alive: torch.Tensor):
+    def step(
+        self,
+        p: torch.Tensor,
+        g: torch.Tensor,
+        c: torch.Tensor,
+        alive: torch.Tensor,
+        scale: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ):
         """Update ``p`` in place; ``c`` is ``[5, N, 1]``, ``alive`` ``[N, 1]`` bool.
 
-        Returns the update norm and the parameter norm of every run (``[N]`` each).
+        ``scale`` is ``None`` or ``(backbone [P], ratio [N, 1])``: the update of the backbone
+        columns is multiplied by each run's ratio (see :mod:`workbench.optim.base`). Returns the
+        update norm and the parameter norm of every run (``[N]`` each).
         """
+        scale = check_scale("StackedAdamW.step", p, scale)
         if self.fused:
             from workbench.kernels import fused_adamw_step
 
             self.sq.zero_()
-            fused_adamw_step(p, g, self.m, self.v, c[..., 0], alive[:, 0].float(), *self.sq)
+            a = alive[:, 0].float()
+            fused_adamw_step(p, g, self.m, self.v, c[..., 0], a, *self.sq, **kernel_scale(scale))
             return self.sq.sqrt().unbind(0)
         c1, c2, step, eps_hat, decay = c.unbind(0)
         self.m.lerp_(g, c1)
@@ -104,4 +115,4 @@ class StackedAdamW:
         torch.div(self.m, self.work, out=self.work)
         torch.mul(p, -decay * alive, out=self.delta)
         self.delta.addcmul_(self.work, -step * alive)
-        return finish_step(p, self.delta)
+        return finish_step(p, self.delta, scale, self.work)

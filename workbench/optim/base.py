@@ -4,7 +4,14 @@ An optimizer *spec* (a frozen dataclass such as :class:`~workbench.optim.AdamW`)
 per-run hyperparameters and their ranges; each may be a number or a schedule. The engine turns
 them into float64 tables ``[T, N]``, the spec turns those into per-step float32 coefficients
 (``coefficients``), and the *stacked* optimizer (``build``) applies one step to all runs:
-``step(p, g, c, alive) -> (update_norm, param_norm)``, both ``[N]``.
+``step(p, g, c, alive, scale=None) -> (update_norm, param_norm)``, both ``[N]``.
+
+``scale``, when given, is ``(backbone, ratio)``: ``backbone`` a float32 ``[P]`` of 0.0 and 1.0
+(1.0 on the columns of a "slow learner" backbone), ``ratio`` a float32 ``[N, 1]`` (each run's
+backbone LR / head LR, ``>= 0``). Each run's update, decoupled decay included, is multiplied by
+``1 + (ratio - 1) * backbone`` per column, which is what a torch optimizer does with the
+backbone in a param group of LR ``ratio * lr``; the optimizer state does not depend on the LR
+and is updated as without it. The returned update norm is that of the scaled update.
 
 A run that has diverged is frozen by ``alive``: its coefficients are multiplied by zero and a
 NaN that ``0 * NaN`` leaves in its update is cleared, so its parameters stop changing; runs never
@@ -19,9 +26,21 @@ from typing import ClassVar
 
 import torch
 
+from workbench.kernels._checks import check_scale_args
+
 from ..schedules import Schedule, as_schedule
 
-__all__ = ["Hyper", "OptimizerSpec", "finish_step", "take_rows", "use_kernels"]
+__all__ = [
+    "Hyper",
+    "OptimizerSpec",
+    "check_scale",
+    "finish_step",
+    "kernel_scale",
+    "take_rows",
+    "use_kernels",
+]
+
+Scale = tuple[torch.Tensor, torch.Tensor]  # (backbone [P], ratio [N, 1])
 
 Hyper = float | Schedule
 
@@ -88,8 +107,61 @@ def use_kernels(p: torch.Tensor, kernels: str) -> bool:
     return kernels == "triton" or (kernels == "auto" and p.is_cuda)
 
 
-def finish_step(p: torch.Tensor, delta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Clear what ``0 * NaN`` left in frozen runs' updates, apply ``delta``, return both norms."""
+def check_scale(op: str, p: torch.Tensor, scale) -> Scale | None:
+    """Validate a stacked step's ``scale`` (``None`` or ``(backbone [P], ratio [N, 1])``).
+
+    Shapes, dtypes and devices only (the values would need a host sync); returns the pair, or
+    ``None`` for no scale.
+
+    Examples
+    --------
+    >>> p = torch.zeros(2, 3)
+    >>> check_scale("step", p, None) is None
+    True
+    >>> bb, ratio = torch.tensor([1.0, 1.0, 0.0]), torch.tensor([[0.1], [0.0]])
+    >>> check_scale("step", p, (bb, ratio))[1] is ratio
+    True
+    >>> check_scale("step", p, torch.ones(3))
+    Traceback (most recent call last):
+    ...
+    ValueError: step: scale must be None or a pair (backbone [P], ratio [N, 1]), got Tensor
+    """
+    if scale is None:
+        return None
+    if not isinstance(scale, (tuple, list)) or len(scale) != 2:
+        raise ValueError(
+            f"{op}: scale must be None or a pair (backbone [P], ratio [N, 1]), "
+            f"got {type(scale).__name__}"
+        )
+    backbone, ratio = scale
+    if not check_scale_args(op, p, backbone, ratio, ratio_shape=(p.shape[0], 1)):
+        return None  # (None, None)
+    return backbone, ratio
+
+
+def kernel_scale(scale: Scale | None) -> dict[str, torch.Tensor]:
+    """A checked ``scale`` as the fused kernels' keyword arguments (``ratio`` as ``[N]``)."""
+    if scale is None:
+        return {}
+    backbone, ratio = scale
+    return {"backbone": backbone, "ratio": ratio[:, 0]}  # a view of [N, 1]: still contiguous
+
+
+def finish_step(
+    p: torch.Tensor,
+    delta: torch.Tensor,
+    scale: Scale | None = None,
+    work: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Scale ``delta``, clear what ``0 * NaN`` left in frozen runs' updates, apply it; both norms.
+
+    With ``scale = (backbone, ratio)`` (checked by :func:`check_scale`), ``delta`` is first
+    multiplied by ``1 + (ratio - 1) * backbone``, built in ``work`` (``[N, P]`` scratch, or a
+    new tensor if ``None``): two more passes over ``[N, P]``.
+    """
+    if scale is not None:
+        backbone, ratio = scale
+        delta.mul_(torch.addcmul(ratio.new_ones(()), backbone, ratio - 1, out=work))
     torch.nan_to_num_(delta, nan=0.0, posinf=0.0, neginf=0.0)
     p.add_(delta)
     return torch.linalg.vector_norm(delta, dim=1), torch.linalg.vector_norm(p, dim=1)

@@ -12,7 +12,7 @@ from typing import ClassVar
 
 import torch
 
-from .base import Hyper, OptimizerSpec, finish_step, use_kernels
+from .base import Hyper, OptimizerSpec, check_scale, finish_step, kernel_scale, use_kernels
 
 __all__ = ["Lion", "StackedLion", "lion_reference_step"]
 
@@ -63,20 +63,32 @@ class StackedLion:
             self.delta = torch.empty_like(flat)
 
     @torch.no_grad()
-    def step(self, p: torch.Tensor, g: torch.Tensor, c: torch.Tensor, alive: torch.Tensor):
-        """Update ``p`` in place; ``c`` is ``[4, N, 1]``. Returns update and parameter norms."""
+    def step(
+        self,
+        p: torch.Tensor,
+        g: torch.Tensor,
+        c: torch.Tensor,
+        alive: torch.Tensor,
+        scale: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ):
+        """Update ``p`` in place; ``c`` is ``[4, N, 1]``. Returns update and parameter norms.
+
+        ``scale`` is ``None`` or ``(backbone [P], ratio [N, 1])`` (see :mod:`workbench.optim.base`).
+        """
+        scale = check_scale("StackedLion.step", p, scale)
         if self.fused:
             from workbench.kernels import fused_lion_step
 
             self.sq.zero_()
-            fused_lion_step(p, g, self.m, c[..., 0], alive[:, 0].float(), *self.sq)
+            a = alive[:, 0].float()
+            fused_lion_step(p, g, self.m, c[..., 0], a, *self.sq, **kernel_scale(scale))
             return self.sq.sqrt().unbind(0)
         lr, c1, c2, decay = c.unbind(0)
         torch.lerp(self.m, g, c1, out=self.work).sign_()
         torch.mul(p, -decay * alive, out=self.delta)
         self.delta.addcmul_(self.work, -lr * alive)
         self.m.lerp_(g, c2)
-        return finish_step(p, self.delta)
+        return finish_step(p, self.delta, scale, self.work)
 
 
 def lion_reference_step(

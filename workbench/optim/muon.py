@@ -30,7 +30,7 @@ from typing import ClassVar
 import torch
 
 from .adamw import adamw_coefficients
-from .base import Hyper, OptimizerSpec, finish_step, use_kernels
+from .base import Hyper, OptimizerSpec, check_scale, finish_step, use_kernels
 
 __all__ = ["Muon", "StackedMuon", "muon_reference_step", "orthogonalize", "orthogonalize_reference"]
 
@@ -145,9 +145,10 @@ class StackedMuon:
     Each ``"weight"`` matrix is orthogonalized for all runs with one batched Newton-Schulz
     (``[N, in, out]``); the other parameters are gathered into ``[N, Q]`` columns and stepped by
     AdamW, whose moments are kept for those columns only. Both parts write into one update buffer
-    ``[N, P]`` that :func:`~workbench.optim.finish_step` applies. There is no fused Triton kernel:
-    ``kernels`` is validated and the step runs as torch ops on every device (the batched matrix
-    products dominate its cost).
+    ``[N, P]`` that :func:`~workbench.optim.finish_step` applies (after the per-column ``scale``,
+    if given, with a ``[N, P]`` scratch made at the first scaled step). There is no fused Triton
+    kernel: ``kernels`` is validated and the step runs as torch ops on every device (the batched
+    matrix products dominate its cost).
     """
 
     shared_state = ("idx",)  # column indices, the same for every run
@@ -170,7 +171,7 @@ class StackedMuon:
         use_kernels(flat, kernels)  # validates the setting; Muon has no fused path
         self.nesterov, self.ns_steps = nesterov, ns_steps
         n = flat.shape[0]
-        # (offset, shape, scale) of each Muon matrix; sqrt(max(1, out / in)) as explained above
+        # (offset, shape, gain) of each Muon matrix; sqrt(max(1, out / in)) as explained above
         self.weights: list[tuple[int, tuple[int, int], float]] = []
         other: list[torch.Tensor] = []
         for p, off in zip(layout.params, layout.offsets, strict=True):
@@ -195,17 +196,31 @@ class StackedMuon:
         self.m = flat.new_zeros(n, q)  # (N, Q) first moment
         self.v = flat.new_zeros(n, q)  # (N, Q) second moment
         self.p_o, self.g_o, self.work, self.delta_o = (flat.new_empty(n, q) for _ in range(4))
+        self.scale_work: torch.Tensor | None = None  # (N, P), from the first scaled step
 
     @torch.no_grad()
-    def step(self, p: torch.Tensor, g: torch.Tensor, c: torch.Tensor, alive: torch.Tensor):
+    def step(
+        self,
+        p: torch.Tensor,
+        g: torch.Tensor,
+        c: torch.Tensor,
+        alive: torch.Tensor,
+        scale: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ):
         """Update ``p`` in place; ``c`` is ``[8, N, 1]``, ``alive`` ``[N, 1]`` bool.
 
-        Returns the update norm and the parameter norm of every run (``[N]`` each).
+        ``scale`` is ``None`` or ``(backbone [P], ratio [N, 1])``: the update of the backbone
+        columns (Muon's or AdamW's) is multiplied by each run's ratio (see
+        :mod:`workbench.optim.base`). Returns the update norm and the parameter norm of every run
+        (``[N]`` each).
         """
+        scale = check_scale("StackedMuon.step", p, scale)
+        if scale is not None and self.scale_work is None:
+            self.scale_work = torch.empty_like(p)  # the multiplier's scratch, fixed from now on
         n = p.shape[0]
         lr, mu, decay, c1, c2, step, eps_hat, adam_decay = c.unbind(0)  # (N, 1) each
         mu3, decay3 = mu[:, :, None], (decay * alive)[:, :, None]  # (N, 1, 1)
-        for (off, shape, scale), buf in zip(self.weights, self.bufs, strict=True):
+        for (off, shape, gain), buf in zip(self.weights, self.bufs, strict=True):
             cols = slice(off, off + shape[0] * shape[1])
             gw = g[:, cols].view(n, *shape)  # (N, in, out)
             buf.mul_(mu3).add_(gw)
@@ -213,7 +228,7 @@ class StackedMuon:
             o = orthogonalize(u, steps=self.ns_steps)
             dw = self.delta[:, cols].view(n, *shape)
             torch.mul(p[:, cols].view(n, *shape), -decay3, out=dw)
-            dw.addcmul_(o, (-scale * lr * alive)[:, :, None])
+            dw.addcmul_(o, (-gain * lr * alive)[:, :, None])
         if self.idx.numel():
             # The same passes as StackedAdamW's torch path, on the gathered columns.
             torch.index_select(p, 1, self.idx, out=self.p_o)
@@ -226,7 +241,7 @@ class StackedMuon:
             torch.mul(self.p_o, -adam_decay * alive, out=self.delta_o)
             self.delta_o.addcmul_(self.work, -step * alive)
             self.delta.index_copy_(1, self.idx, self.delta_o)
-        return finish_step(p, self.delta)
+        return finish_step(p, self.delta, scale, self.scale_work)
 
 
 # -- the per-run reference -----------------------------------------------------------------------
@@ -270,14 +285,17 @@ def muon_reference_step(
     adam_weight_decay: float,
     nesterov: bool = True,
     ns_steps: int = 5,
+    lr_scales: list[float] | None = None,
 ) -> None:
     """One Muon step of ONE run, a plain loop over its tensors (the slow twin of StackedMuon).
 
     ``params`` are that run's leaf tensors with ``.grad`` set, 2-D weights in ``nn.Linear``'s
     ``[out, in]`` orientation as in the ``muon`` package (for example ``list(net.parameters())``
     of :meth:`~workbench.models.MLP.reference`); ``roles`` gives each one's role. ``state`` starts
-    as ``{}`` and keeps the momentum buffers and a ``torch.optim.AdamW`` over the other tensors
-    (which counts the steps for its bias correction, so its betas must stay constant).
+    as ``{}`` and keeps the momentum buffers and a ``torch.optim.AdamW`` over the other tensors,
+    one param group each (it counts the steps for its bias correction, so its betas must stay
+    constant). ``lr_scales`` (default all 1) multiplies each tensor's learning rate, ``lr`` or
+    ``adam_lr``, as torch param groups with their own LR would: decay included, state not.
 
     Examples
     --------
@@ -290,26 +308,32 @@ def muon_reference_step(
     >>> len(state["momentum"]), round(float(b.detach().abs().max()), 6)
     (1, 0.001)
     """
-    weights = [p for p, r in zip(params, roles, strict=True) if r == "weight"]
-    others = [p for p, r in zip(params, roles, strict=True) if r != "weight"]
+    scales = [1.0] * len(params) if lr_scales is None else list(lr_scales)
+    if len(scales) != len(params):
+        raise ValueError(
+            f"muon_reference_step: {len(scales)} lr_scales for {len(params)} params; give one each"
+        )
+    weights = [(p, k) for p, r, k in zip(params, roles, scales, strict=True) if r == "weight"]
+    others = [(p, k) for p, r, k in zip(params, roles, scales, strict=True) if r != "weight"]
     if not state:
-        state["momentum"] = [torch.zeros_like(p) for p in weights]
-        state["adamw"] = torch.optim.AdamW(others, lr=adam_lr) if others else None
+        state["momentum"] = [torch.zeros_like(p) for p, _ in weights]
+        groups = [{"params": [p]} for p, _ in others]
+        state["adamw"] = torch.optim.AdamW(groups, lr=adam_lr) if others else None
     with torch.no_grad():
-        for p, buf in zip(weights, state["momentum"], strict=True):
+        for (p, k), buf in zip(weights, state["momentum"], strict=True):
             g = p.grad
             buf.mul_(momentum).add_(g)
             u = g + momentum * buf if nesterov else buf
             update = orthogonalize_reference(u, ns_steps)
             update = update * max(1, p.size(0) / p.size(1)) ** 0.5  # [out, in]: fan_out / fan_in
-            p.mul_(1 - lr * weight_decay)
-            p.add_(update, alpha=-lr)
+            p.mul_(1 - lr * k * weight_decay)
+            p.add_(update, alpha=-lr * k)
     if state["adamw"] is not None:
-        group = state["adamw"].param_groups[0]
-        group.update(
-            lr=adam_lr,
-            betas=(adam_beta1, adam_beta2),
-            eps=adam_eps,
-            weight_decay=adam_weight_decay,
-        )
+        for group, (_, k) in zip(state["adamw"].param_groups, others, strict=True):
+            group.update(
+                lr=adam_lr * k,
+                betas=(adam_beta1, adam_beta2),
+                eps=adam_eps,
+                weight_decay=adam_weight_decay,
+            )
         state["adamw"].step()

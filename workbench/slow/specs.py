@@ -1,0 +1,454 @@
+"""What fast/slow mechanisms a run uses: Lookahead, EMA slow weights and a slow backbone.
+
+``RunSpec(slow=Slow(...))`` gives a run **slow weights** beside the fast ones it trains, or makes
+one part of the network learn more slowly than another:
+
+- :class:`Lookahead` (Zhang et al. 2019, arXiv:1907.08610): after every ``k`` steps of the inner
+  optimizer, ``slow ← slow + α·(fast − slow)`` and ``fast ← slow``. With ``sync="tasks"`` the
+  sync happens at every task switch instead, which is Reptile-style consolidation of fast
+  weights trained on one episode (Nichol et al. 2018; few-shot continual learning with fast and
+  slow weights) with ``α`` the step size ``ε``.
+- :class:`EMA`: ``ema ← β·ema + (1 − β)·θ`` after a step (Polyak averaging, mean teacher), with an
+  optional warm-up ``β_t = min(β, 1 − (1 + t/γ)^(−p))`` (ema-pytorch's; CLS-ER's
+  ``min(1 − 1/(t + 1), β)`` is ``γ = 1, p = 1``), an update interval and an update probability
+  (CLS-ER's plastic and stable models are two EMAs updated with probabilities 0.9 and 0.7).
+- ``backbone_lr``: the backbone's learning rate is ``backbone_lr ×`` the head's (the slow learner
+  of SLCA, Zhang et al. 2023, arXiv:2303.05118: ratios 0.01–0.1 on a pretrained backbone). The
+  head is the output layer, its bias included (:meth:`~workbench.models.base.Layout.head_mask`).
+
+Every number here except Lookahead's ``momentum``/``sync`` and an EMA's warm-up shape may be a
+schedule, differs per run of a bucket, and is a **live knob** of a session
+(:func:`knobs` names them: ``lookahead_k``, ``lookahead_alpha``, ``<ema name>_beta``,
+``<ema name>_every``, ``<ema name>_prob``, ``backbone_lr``).
+
+**Effective horizon.** To put different mechanisms on one axis, each slow copy reports the
+number of steps its memory spans (:func:`horizon`): an EMA updated with probability ``p`` every
+``e`` steps averages over about ``e / ((1 − β)·p)`` steps; Lookahead's slow weights are an EMA of
+the fast weights at syncs with weight ``α`` every ``k`` steps, about ``k / α`` steps.
+
+Examples
+--------
+>>> s = Slow(lookahead=Lookahead(k=5, alpha=0.5), ema=EMA(beta=0.99))
+>>> s.copies
+('slow', 'ema')
+>>> sorted(knobs(s))
+['ema_beta', 'ema_every', 'ema_prob', 'lookahead_alpha', 'lookahead_k']
+>>> horizon(s)
+{'slow': 10.0, 'ema': 100.0}
+>>> Slow.from_dict(s.to_dict()) == s
+True
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar
+
+import torch
+
+from ..schedules import Schedule, as_schedule, from_dict
+
+__all__ = ["EMA", "ErrorMemory", "Knob", "Lookahead", "Slow", "horizon", "knobs"]
+
+Hyper = float | Schedule
+MOMENTUM_MODES = ("keep", "reset", "pullback")
+SYNC_MODES = ("steps", "tasks")
+_RESERVED = ("fast", "slow", "lookahead", "backbone")  # names an EMA may not take
+
+
+@dataclass(frozen=True)
+class Knob:
+    """A per-step, per-run number of a slow mechanism: where it lives in the spec and its range.
+
+    ``lo``/``hi`` bound it (``hi`` ``None``: unbounded); ``open_lo``/``open_hi`` exclude the
+    bound itself; ``integer`` values must be whole numbers (``k``, ``every``).
+    """
+
+    path: str  # dotted path from the RunSpec, e.g. "slow.lookahead.alpha"
+    value: Any  # the spec's number or schedule
+    lo: float
+    hi: float | None = None
+    open_lo: bool = False
+    open_hi: bool = False
+    integer: bool = False
+
+    @property
+    def allowed(self) -> str:
+        if self.hi is None:
+            text = f"{'>' if self.open_lo else '>='} {self.lo:g}"
+        else:
+            left, right = "(" if self.open_lo else "[", ")" if self.open_hi else "]"
+            text = f"{left}{self.lo:g}, {self.hi:g}{right}"
+        return ("a whole number " if self.integer else "") + text
+
+    def bad(self, t: torch.Tensor) -> torch.Tensor:
+        """Which values of ``t`` are outside the range (or not whole, or not finite)."""
+        out = ~torch.isfinite(t) | ((t <= self.lo) if self.open_lo else (t < self.lo))
+        if self.hi is not None:
+            out |= (t >= self.hi) if self.open_hi else (t > self.hi)
+        if self.integer:
+            out |= t != torch.round(t)
+        return out
+
+    def table(self, name: str, steps: int) -> torch.Tensor:
+        """float64 ``[steps]`` of the value at every step, each checked against the range."""
+        t = as_schedule(self.value).table(steps)
+        bad = self.bad(t)
+        if bool(bad.any()):
+            i = int(bad.nonzero()[0, 0])
+            raise ValueError(
+                f"{self.path}: {name} at step {i} is {float(t[i]):.6g}; it must be {self.allowed}"
+            )
+        return t
+
+
+def _check(owner: str, name: str, value, knob: Knob) -> Hyper:
+    """A number or schedule for ``owner.name``; numbers are checked against ``knob`` now,
+    schedules on every step once the run length is known (:meth:`Knob.table`)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, Schedule)):
+        raise ValueError(f"{owner}: {name}={value!r} must be a number or a Schedule")
+    if isinstance(value, Schedule):
+        return value
+    if bool(knob.bad(torch.tensor([float(value)], dtype=torch.float64))[0]):
+        raise ValueError(f"{owner}: {name}={value!r} must be {knob.allowed}")
+    return int(value) if knob.integer else float(value)
+
+
+def _to_json(v):
+    return v.to_dict() if isinstance(v, Schedule) else v
+
+
+def _from_json(v):
+    return from_dict(v) if isinstance(v, dict) and "kind" in v else v
+
+
+class _Part:
+    """Shared serialisation of the mechanism dataclasses."""
+
+    RANGES: ClassVar[dict[str, tuple]] = {}  # field -> (lo, hi, open_lo, open_hi, integer)
+
+    def _knob(self, path: str, name: str) -> Knob:
+        lo, hi, open_lo, open_hi, integer = self.RANGES[name]
+        return Knob(f"{path}.{name}", getattr(self, name), lo, hi, open_lo, open_hi, integer)
+
+    def _check_ranges(self) -> None:
+        for name in self.RANGES:
+            knob = self._knob(type(self).__name__, name)
+            object.__setattr__(self, name, _check(type(self).__name__, name, knob.value, knob))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: _to_json(getattr(self, f.name)) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]):
+        allowed = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - allowed)
+        if unknown:
+            names = ", ".join(sorted(allowed))
+            raise ValueError(
+                f"{cls.__name__}.from_dict: unknown key {unknown[0]!r}; allowed: {names}"
+            )
+        return cls(**{k: _from_json(v) for k, v in d.items()})
+
+
+@dataclass(frozen=True)
+class Lookahead(_Part):
+    """Lookahead over the run's optimizer (Zhang et al. 2019).
+
+    Parameters
+    ----------
+    k
+        Fast (inner optimizer) steps between syncs, a whole number >= 1. The paper's code uses
+        5 (timm 6).
+    alpha
+        How far the slow weights move toward the fast ones at a sync, in (0, 1]; 1 is the inner
+        optimizer alone. The paper's code uses 0.8, timm 0.5.
+    momentum
+        What happens to the inner optimizer's momentum (SGD's buffer, Adam's and Lion's first
+        moment) at a sync: ``"keep"`` it, ``"reset"`` it to zero, or ``"pullback"``: interpolate
+        it like the weights, ``m ← α·m + (1 − α)·m_slow``, ``m_slow`` the momentum saved at the
+        previous sync (zero before the first). The three choices of the paper's code.
+    sync
+        ``"steps"``: every ``k`` steps (counting from the last sync, so a live change of ``k``
+        applies from the next sync); ``"tasks"``: after the last step of every task of a task
+        stream, whatever ``k`` (Reptile-style consolidation of an episode's fast weights).
+    """
+
+    k: Hyper = 5
+    alpha: Hyper = 0.5
+    momentum: str = "keep"
+    sync: str = "steps"
+
+    RANGES: ClassVar[dict] = {
+        "k": (1, None, False, False, True),
+        "alpha": (0, 1, True, False, False),
+    }
+
+    def __post_init__(self) -> None:
+        self._check_ranges()
+        if self.momentum not in MOMENTUM_MODES:
+            raise ValueError(
+                f"Lookahead: momentum={self.momentum!r} must be one of {', '.join(MOMENTUM_MODES)}"
+            )
+        if self.sync not in SYNC_MODES:
+            raise ValueError(
+                f"Lookahead: sync={self.sync!r} must be one of {', '.join(SYNC_MODES)}"
+            )
+
+
+@dataclass(frozen=True)
+class EMA(_Part):
+    """An exponential moving average of the fast weights, evaluated as its own copy.
+
+    Parameters
+    ----------
+    beta
+        Decay in [0, 1): ``ema ← β·ema + (1 − β)·θ``. timm uses 0.9998–0.9999 for long
+        ImageNet runs; runs of a few thousand steps want 0.9–0.999.
+    every
+        Update every this many steps (a whole number >= 1; ema-pytorch updates every 10).
+    prob
+        Probability in (0, 1] that a due update happens (CLS-ER: 0.9 plastic, 0.7 stable). The
+        draws are a counter-based hash of the run's seed, the copy and the step, so a run makes
+        the same draws alone or in any bucket.
+    gamma, power
+        Warm-up: ``β_t = min(β, 1 − (1 + t/γ)^(−power))`` at the update after step ``t``
+        (0-based), so the first update copies the weights. ``gamma=None``: no warm-up (the
+        average starts at the initial weights and lags at a high β). ema-pytorch: γ = 1,
+        power 2/3; CLS-ER: γ = 1, power 1.
+    name
+        The copy's name in results (``copy`` coordinate) and in its knobs' names.
+    """
+
+    beta: Hyper = 0.99
+    every: Hyper = 1
+    prob: Hyper = 1.0
+    gamma: float | None = None
+    power: float = 2 / 3
+    name: str = "ema"
+
+    RANGES: ClassVar[dict] = {
+        "beta": (0, 1, False, True, False),
+        "every": (1, None, False, False, True),
+        "prob": (0, 1, True, False, False),
+    }
+
+    def __post_init__(self) -> None:
+        self._check_ranges()
+        for field in ("gamma", "power"):
+            v = getattr(self, field)
+            if field == "gamma" and v is None:
+                continue
+            if (
+                isinstance(v, bool)
+                or not isinstance(v, (int, float))
+                or not (math.isfinite(v) and v > 0)
+            ):
+                allowed = (
+                    "None (no warm-up) or a number > 0" if field == "gamma" else "a number > 0"
+                )
+                raise ValueError(f"EMA: {field}={v!r} must be {allowed}")
+            object.__setattr__(self, field, float(v))
+        if not isinstance(self.name, str) or not self.name.isidentifier() or self.name in _RESERVED:
+            raise ValueError(
+                f"EMA: name={self.name!r} must be an identifier other than "
+                f"{', '.join(repr(r) for r in _RESERVED)}"
+            )
+
+
+@dataclass(frozen=True)
+class ErrorMemory(_Part):
+    """A fast memory of recent errors that corrects the model's predictions (after ReLoop2,
+    Zhu et al. 2023, arXiv:2306.08422).
+
+    Every step, before training on its batch, each example's prediction is corrected by the
+    mean residual of its ``neighbours`` nearest inputs (Euclidean, in input space) among the
+    last ``size`` examples seen: ``f̃(x) = f(x) + weight·mean(r)``. The residual is
+    ``e_y − f(x)`` in output space for ``MLP(loss="mse")`` and ``e_y − softmax(f(x))`` in
+    probability space for cross-entropy (the corrected probabilities are clipped at 1e-6 and
+    renormalized). Then the batch's inputs and residuals enter the memory (a ring). The
+    corrected loss on the incoming batch (test-then-train, before the step) is recorded as
+    ``corrected_loss`` beside ``train_loss``; the memory never changes the weights.
+
+    Parameters
+    ----------
+    size
+        Examples the memory holds (the most recent), an int >= 1.
+    neighbours
+        Nearest entries averaged, an int in [1, size].
+    weight
+        λ, how much of the neighbours' mean residual is added (>= 0; a live knob,
+        ``memory_weight``).
+    """
+
+    size: int = 256
+    neighbours: int = 8
+    weight: Hyper = 1.0
+
+    RANGES: ClassVar[dict] = {"weight": (0, None, False, False, False)}
+
+    def __post_init__(self) -> None:
+        self._check_ranges()
+        for field, lo in (("size", 1), ("neighbours", 1)):
+            v = getattr(self, field)
+            if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+                raise ValueError(f"ErrorMemory: {field}={v!r} must be an int >= {lo}")
+        if self.neighbours > self.size:
+            raise ValueError(
+                f"ErrorMemory: neighbours={self.neighbours} must be at most size={self.size}"
+            )
+
+
+@dataclass(frozen=True)
+class Slow:
+    """The fast/slow mechanisms of one run (see the module docstring).
+
+    Parameters
+    ----------
+    lookahead
+        A :class:`Lookahead` (its slow weights are the copy ``"slow"``), or ``None``.
+    ema
+        An :class:`EMA` or a tuple of them with distinct names (each a copy), or ``()``.
+    backbone_lr
+        The backbone's learning rate as a multiple of the head's (>= 0; 0 freezes the backbone),
+        or ``None``: one learning rate for the whole network. ``1.0`` trains as ``None`` but
+        can be changed live.
+    consistency
+        CLS-ER's consistency weight (>= 0, a live knob), or ``None``: on the replayed examples
+        of each batch, ``consistency × mean((f(x) − f_T(x))²)`` over examples and classes is
+        added to the loss, ``f_T`` the logits of whichever EMA copy gives the true label the
+        highest probability (Arani et al. 2022 use 0.1–0.15 with a plastic and a stable EMA).
+        Needs ``ema`` and a replay memory.
+    error_memory
+        An :class:`ErrorMemory` correcting predictions from recent errors, or ``None``.
+    """
+
+    lookahead: Lookahead | None = None
+    ema: EMA | tuple[EMA, ...] = ()
+    backbone_lr: Hyper | None = None
+    consistency: Hyper | None = None
+    error_memory: ErrorMemory | None = None
+
+    def __post_init__(self) -> None:
+        if self.lookahead is not None and not isinstance(self.lookahead, Lookahead):
+            raise ValueError(f"Slow: lookahead={self.lookahead!r} must be a Lookahead or None")
+        ema = (self.ema,) if isinstance(self.ema, EMA) else self.ema
+        if not isinstance(ema, tuple | list) or not all(isinstance(e, EMA) for e in ema):
+            raise ValueError(f"Slow: ema={self.ema!r} must be an EMA or a tuple of EMAs")
+        names = [e.name for e in ema]
+        if len(set(names)) != len(names):
+            raise ValueError(f"Slow: ema names {names} must be distinct")
+        object.__setattr__(self, "ema", tuple(ema))
+        if self.backbone_lr is not None:
+            knob = Knob("slow.backbone_lr", self.backbone_lr, 0.0)
+            object.__setattr__(
+                self, "backbone_lr", _check("Slow", "backbone_lr", self.backbone_lr, knob)
+            )
+        if self.consistency is not None:
+            knob = Knob("slow.consistency", self.consistency, 0.0)
+            value = _check("Slow", "consistency", self.consistency, knob)
+            object.__setattr__(self, "consistency", value)
+            if not self.ema:
+                raise ValueError(
+                    "Slow: consistency needs EMA copies to be consistent with (CLS-ER: "
+                    "ema=(EMA(name='plastic', ...), EMA(name='stable', ...)))"
+                )
+        if self.error_memory is not None and not isinstance(self.error_memory, ErrorMemory):
+            raise ValueError(f"Slow: error_memory={self.error_memory!r} must be an ErrorMemory")
+        if (
+            self.lookahead is None
+            and not self.ema
+            and self.backbone_lr is None
+            and self.error_memory is None
+        ):
+            raise ValueError(
+                "Slow: nothing to do; give lookahead=Lookahead(...), ema=EMA(...), backbone_lr "
+                "or error_memory=ErrorMemory(...)"
+            )
+
+    @property
+    def copies(self) -> tuple[str, ...]:
+        """Names of the weight copies evaluated beside the fast weights, in buffer order."""
+        return (("slow",) if self.lookahead is not None else ()) + tuple(e.name for e in self.ema)
+
+    def structure(self) -> tuple:
+        """What runs of one bucket must share: which buffers exist and how syncs treat state."""
+        la = self.lookahead
+        return (
+            "slow",
+            None if la is None else (la.momentum, la.sync),
+            tuple((e.name, e.gamma is not None) for e in self.ema),
+            self.backbone_lr is not None,
+            self.consistency is not None,
+            self.error_memory is not None,  # sizes may differ: one buffer of the largest
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.lookahead is not None:
+            out["lookahead"] = self.lookahead.to_dict()
+        if self.ema:
+            out["ema"] = [e.to_dict() for e in self.ema]
+        if self.backbone_lr is not None:
+            out["backbone_lr"] = _to_json(self.backbone_lr)
+        if self.consistency is not None:
+            out["consistency"] = _to_json(self.consistency)
+        if self.error_memory is not None:
+            out["error_memory"] = self.error_memory.to_dict()
+        return out
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Slow:
+        allowed = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - allowed)
+        if unknown:
+            names = ", ".join(sorted(allowed))
+            raise ValueError(f"Slow.from_dict: unknown key {unknown[0]!r}; allowed: {names}")
+        la, mem = d.get("lookahead"), d.get("error_memory")
+        return cls(
+            lookahead=None if la is None else Lookahead.from_dict(la),
+            ema=tuple(EMA.from_dict(e) for e in d.get("ema", ())),
+            backbone_lr=_from_json(d.get("backbone_lr")),
+            consistency=_from_json(d.get("consistency")),
+            error_memory=None if mem is None else ErrorMemory.from_dict(mem),
+        )
+
+
+def knobs(slow: Slow) -> dict[str, Knob]:
+    """The per-step numbers of ``slow`` by knob name (what a session can change live)."""
+    out: dict[str, Knob] = {}
+    if slow.lookahead is not None:
+        for f in ("k", "alpha"):
+            out[f"lookahead_{f}"] = slow.lookahead._knob("slow.lookahead", f)
+    for i, e in enumerate(slow.ema):
+        for f in ("beta", "every", "prob"):
+            out[f"{e.name}_{f}"] = e._knob(f"slow.ema.{i}", f)
+    if slow.backbone_lr is not None:
+        out["backbone_lr"] = Knob("slow.backbone_lr", slow.backbone_lr, 0.0)
+    if slow.consistency is not None:
+        out["consistency"] = Knob("slow.consistency", slow.consistency, 0.0)
+    if slow.error_memory is not None:
+        out["memory_weight"] = slow.error_memory._knob("slow.error_memory", "weight")
+    return out
+
+
+def horizon(slow: Slow, step: int = 0) -> dict[str, float]:
+    """The effective horizon in steps of each slow copy at ``step`` (see the module docstring).
+
+    ``k / α`` for Lookahead's slow weights (``sync="tasks"``: ``inf``, it depends on the
+    stream), ``every / ((1 − β)·prob)`` for an EMA (``inf`` at ``β = 1``).
+    """
+    out = {}
+    at = step + 1
+    if slow.lookahead is not None:
+        la = slow.lookahead
+        k, alpha = (float(as_schedule(v).table(at)[step]) for v in (la.k, la.alpha))
+        out["slow"] = k / alpha if la.sync == "steps" else math.inf
+    for e in slow.ema:
+        beta, every, prob = (
+            float(as_schedule(v).table(at)[step]) for v in (e.beta, e.every, e.prob)
+        )
+        out[e.name] = every / ((1 - beta) * prob) if beta < 1 else math.inf
+    return out
