@@ -300,3 +300,32 @@ def test_consistency_and_memory_refuse_what_they_cannot_use():
         _spec(mem).validate()
     with pytest.raises(ValueError, match="neighbours=9 must be at most size=8"):
         wb.slow.ErrorMemory(size=8, neighbours=9)
+
+
+def test_copies_are_snapshotted_with_the_fast_weights_and_their_distance_recorded(tmp_path):
+    slow = Slow(lookahead=Lookahead(k=4, alpha=0.5), ema=EMA(beta=0.9))
+    spec = wb.set_path(_spec(slow), "track", wb.Track(snapshot_every=6))
+    ds = wb.run([spec], cache=tmp_path)
+    steps, fast = wb.snapshots(ds, 0)
+    steps_slow, slow_theta = wb.snapshots(ds, 0, copy="slow")
+    assert steps.tolist() == steps_slow.tolist() == [0, 6, 12, 18, 24]
+    bucket = Bucket([spec], device="cpu")
+    bucket.advance(STEPS)
+    np.testing.assert_allclose(slow_theta[-1], bucket.slow.weights[0].numpy(), atol=0)
+    np.testing.assert_allclose(wb.snapshots(ds, 0, copy="ema")[1][-1], bucket.slow.ema[0, 0])
+    with pytest.raises(ValueError, match="no weight copy 'plastic'; it has: fast, slow, ema"):
+        wb.snapshots(ds, 0, copy="plastic")
+    dist = ds.copy_distance.isel(run=0)
+    assert (dist.sel(copy="fast") == 0).all() and (dist.sel(copy="ema").values[1:] > 0).all()
+    np.testing.assert_allclose(
+        dist.sel(copy="ema").values[-1],
+        np.linalg.norm(fast[-1] - wb.snapshots(ds, 0, copy="ema")[1][-1]),
+        rtol=1e-5,
+    )
+    wb.save(ds, tmp_path / "r.nc")
+    back = wb.load(tmp_path / "r.nc")
+    np.testing.assert_array_equal(wb.snapshots(back, 0, copy="slow")[1], slow_theta)
+    cached = wb.run([spec], cache=tmp_path)
+    np.testing.assert_array_equal(
+        wb.snapshots(cached, 0, copy="ema")[1], wb.snapshots(ds, 0, copy="ema")[1]
+    )

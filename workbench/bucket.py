@@ -40,7 +40,13 @@ STEP_METRICS = ("train_loss", "grad_norm", "update_norm", "param_norm")
 EVAL_METRICS = ("eval_loss", "eval_acc")
 TASK_METRICS = ("task_loss", "task_acc")  # of a stream: every task's test set, [N, k, tasks]
 # every weight copy (fast, slow, EMAs), [N, k, copies] and [N, k, copies, tasks]
-COPY_METRICS = ("copy_eval_loss", "copy_eval_acc", "copy_task_loss", "copy_task_acc")
+COPY_METRICS = (
+    "copy_eval_loss",
+    "copy_eval_acc",
+    "copy_distance",
+    "copy_task_loss",
+    "copy_task_acc",
+)
 RING = 256  # steps of metrics the device ring buffer holds; chunks longer than this are split
 _WARMUP = 3  # eager steps before a CUDA graph is captured
 
@@ -395,6 +401,13 @@ class Bucket:
             }  # (C, N, tasks) each
             res = {k: v[0] for k, v in every.items()}
             out["copy_eval_loss"] = every["loss"][:, :, current].T  # (N, C)
+            out["copy_distance"] = torch.stack(  # ||copy - fast|| (N, C)
+                [
+                    torch.linalg.vector_norm(c - self.model.flat, dim=1)
+                    for c in rows.chunk(len(self.copies))
+                ],
+                1,
+            )
             out["copy_eval_acc"] = every["acc"][:, :, current].T
             if self.is_stream:
                 out["copy_task_loss"] = every["loss"].transpose(0, 1)  # (N, C, tasks)
@@ -419,11 +432,12 @@ class Bucket:
         per_task = TASK_METRICS + ((TASK_IL_METRIC,) if self._evaluator.task_il else ())
         names = EVAL_METRICS + ((*per_task, "eval_full") if self.is_stream else ())
         if self.copies:
-            names += COPY_METRICS[: 4 if self.is_stream else 2]
+            names += COPY_METRICS[: 5 if self.is_stream else 3]
         tasks, n_copies = len(self.stream), len(self.copies)
         trail = {k: (tasks,) for k in per_task} | {
             "copy_eval_loss": (n_copies,),
             "copy_eval_acc": (n_copies,),
+            "copy_distance": (n_copies,),
             "copy_task_loss": (n_copies, tasks),
             "copy_task_acc": (n_copies, tasks),
         }

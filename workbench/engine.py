@@ -118,6 +118,8 @@ class _Collector:
                 if "snapshots" in rec:
                     t["snap_steps"].append(rec["snapshots"][0])
                     t["snap_theta"].append(rec["snapshots"][1])
+                if "copy_snapshots" in rec:
+                    t["snap_copies"].append(rec["copy_snapshots"])
                 for k, v in rec.get("track", {}).items():
                     t[k].append(v)
 
@@ -144,13 +146,17 @@ class _Collector:
         t = self.tracked.get(r)
         if t:
             out["track"] = {
-                k: np.concatenate(v) for k, v in t.items() if k not in ("snap_steps", "snap_theta")
+                k: np.concatenate(v)
+                for k, v in t.items()
+                if k not in ("snap_steps", "snap_theta", "snap_copies")
             }
             if t.get("snap_steps"):
                 out["snapshots"] = (
                     np.concatenate(t["snap_steps"]),
                     np.concatenate(t["snap_theta"]),
                 )
+            if t.get("snap_copies"):
+                out["copy_snapshots"] = np.concatenate(t["snap_copies"])
         return out
 
 

@@ -114,6 +114,7 @@ VARIABLES = {
     ),
     "copy_eval_acc": ("test-set accuracy of each weight copy after eval_step updates", "fraction"),
     "copy_task_loss": ("test-set loss of each weight copy on each task", "nats"),
+    "copy_distance": ("L2 distance of each weight copy from the fast weights", "1"),
     "copy_task_acc": ("test-set accuracy of each weight copy on each task (class-IL)", "fraction"),
     "horizon": (
         "effective horizon of each slow copy at the step: k/alpha (Lookahead), "
@@ -263,7 +264,15 @@ def assemble(
     ds["eval_step"].attrs.update(long_name="updates done before the evaluation", units="step")
     if sharp_steps is not None:
         ds["sharp_step"].attrs.update(long_name="updates done before the estimate", units="step")
-    snaps = Snapshots({i: r["snapshots"] for i, r in enumerate(records) if "snapshots" in r})
+    snaps = Snapshots(
+        {i: r["snapshots"] for i, r in enumerate(records) if "snapshots" in r},
+        copies={
+            (i, name): (r["snapshots"][0], r["copy_snapshots"][:, j])
+            for i, (r, s) in enumerate(zip(records, specs, strict=True))
+            if "copy_snapshots" in r
+            for j, name in enumerate(s.slow.copies)
+        },
+    )
     if snaps:
         ds.attrs["snapshots"] = snaps
     if "task" in ds.coords:
@@ -520,6 +529,8 @@ class Cache:
                     rec["track"] = track
                 if "snap_steps" in z.files:
                     rec["snapshots"] = (z["snap_steps"], z["snap_theta"])
+                if "snap_copies" in z.files:
+                    rec["copy_snapshots"] = z["snap_copies"]
                 return rec
         except Exception:  # noqa: BLE001 - any unreadable entry is a miss, never a result
             p.unlink(missing_ok=True)
@@ -533,6 +544,8 @@ class Cache:
         arrays.update({f"t_{k}": v for k, v in record.get("track", {}).items()})
         if "snapshots" in record:
             arrays["snap_steps"], arrays["snap_theta"] = record["snapshots"]
+        if "copy_snapshots" in record:
+            arrays["snap_copies"] = record["copy_snapshots"]
         try:
             with open(tmp, "wb") as f:
                 np.savez(

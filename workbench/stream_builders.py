@@ -39,6 +39,8 @@ def class_incremental(
     task_steps: int = 500,
     order: Sequence[int] | None = None,
     order_seed: int | None = None,
+    pretrain_classes: int = 0,
+    pretrain_steps: int | None = None,
 ) -> TaskStream:
     """Split a dataset's classes into tasks of ``classes_per_task`` classes each.
 
@@ -60,11 +62,19 @@ def class_incremental(
         classes out. Default ``0 .. n_classes-1``.
     order_seed : int, optional
         Shuffle ``0 .. n_classes-1`` with this seed instead (not together with ``order``).
+    pretrain_classes : int
+        If > 0, the first ``pretrain_classes`` classes of ``order`` form a first, pretraining
+        task of ``pretrain_steps`` steps (a backbone pretrained on some classes, then trained
+        class-incrementally on the rest: the setting of slow learners, SLCA, Zhang et al.
+        2023); ``classes_per_task`` must divide the classes left.
+    pretrain_steps : int, optional
+        Steps of the pretraining task (default ``task_steps``).
 
     Returns
     -------
     TaskStream
-        Tasks named ``"classes 0-1"`` (consecutive classes), ``"classes 3,7"`` or ``"class 4"``.
+        Tasks named ``"classes 0-1"`` (consecutive classes), ``"classes 3,7"`` or ``"class 4"``;
+        a pretraining task ``"pretrain 0-5"``.
 
     Raises
     ------
@@ -79,6 +89,9 @@ def class_incremental(
     Traceback (most recent call last):
     ...
     ValueError: class_incremental: classes_per_task=3 must divide the 10 classes of order
+    >>> s = class_incremental("digits", pretrain_classes=6, pretrain_steps=400, task_steps=100)
+    >>> s.names, s.starts
+    (('pretrain 0-5', 'classes 6-7', 'classes 8-9'), (0, 400, 500))
     """
     _check_int("class_incremental", "classes_per_task", classes_per_task, 1)
     _check_int("class_incremental", "task_steps", task_steps, 1)
@@ -108,16 +121,28 @@ def class_incremental(
                 f"class_incremental: order={order!r} must be distinct classes in [0, {n_classes})"
             )
         order = [int(c) for c in order]
+    _check_int("class_incremental", "pretrain_classes", pretrain_classes, 0)
+    if pretrain_classes >= len(order):
+        raise ValueError(
+            f"class_incremental: pretrain_classes={pretrain_classes} must leave classes of "
+            f"order ({len(order)}) to learn incrementally"
+        )
+    pre_steps = task_steps if pretrain_steps is None else pretrain_steps
+    _check_int("class_incremental", "pretrain_steps", pre_steps, 1)
+    pre, order = order[:pretrain_classes], order[pretrain_classes:]
     if len(order) % classes_per_task:
+        left = " left after pretrain_classes" if pre else ""
         raise ValueError(
             f"class_incremental: classes_per_task={classes_per_task} must divide the "
-            f"{len(order)} classes of order"
+            f"{len(order)} classes of order{left}"
         )
     groups = [order[i : i + classes_per_task] for i in range(0, len(order), classes_per_task)]
+    first = pre_steps if pre else 0
     return sequence(
-        [base.replace(subset=g) for g in groups],
-        [k * task_steps for k in range(len(groups))],
-        names=[_classes_name(g) for g in groups],
+        [base.replace(subset=g) for g in ([pre] if pre else []) + groups],
+        ([0] if pre else []) + [first + k * task_steps for k in range(len(groups))],
+        names=(["pretrain " + _classes_name(pre).split(" ", 1)[1]] if pre else [])
+        + [_classes_name(g) for g in groups],
     )
 
 

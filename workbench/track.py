@@ -115,7 +115,15 @@ def bucket_structure(track: Track | None) -> tuple:
 
 class Snapshots(dict):
     """``{run: (steps [T] int64, theta [T, P] float32)}``: the parameter snapshots of the runs
-    of a Dataset that recorded them (runs are positions along the Dataset's ``run`` dim)."""
+    of a Dataset that recorded them (runs are positions along the Dataset's ``run`` dim).
+
+    Runs with slow weight copies (:mod:`workbench.slow`) also snapshot every copy at the same
+    steps: :attr:`copies` maps ``(run, copy name)`` to ``(steps, theta)``.
+    """
+
+    def __init__(self, *args, copies: dict | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.copies: dict[tuple[int, str], tuple[np.ndarray, np.ndarray]] = dict(copies or {})
 
     def __repr__(self) -> str:
         if not self:
@@ -128,22 +136,29 @@ class Snapshots(dict):
         arrays = {}
         for r, (steps, theta) in self.items():
             arrays[f"steps_{r}"], arrays[f"theta_{r}"] = steps, theta
+        for (r, name), (steps, theta) in self.copies.items():
+            arrays[f"csteps_{r}_{name}"], arrays[f"ctheta_{r}_{name}"] = steps, theta
         np.savez(path, **arrays)
 
     @classmethod
     def load(cls, path) -> Snapshots:
-        out = cls()
+        out, copies = {}, {}
         with np.load(path, allow_pickle=False) as z:
             for k in z.files:
                 if k.startswith("steps_"):
                     r = int(k[6:])
                     out[r] = (z[k], z[f"theta_{r}"])
-        return cls(sorted(out.items()))
+                elif k.startswith("csteps_"):
+                    r, name = k[7:].split("_", 1)
+                    copies[(int(r), name)] = (z[k], z[f"ctheta_{r}_{name}"])
+        return cls(sorted(out.items()), copies=copies)
 
 
-def snapshots(ds, run: int | None = None):
+def snapshots(ds, run: int | None = None, copy: str = "fast"):
     """The parameter snapshots of ``ds`` (a :class:`Snapshots`), or of one ``run``:
-    ``(steps [T], theta [T, P])``. Raises a ValueError saying how to record them if absent.
+    ``(steps [T], theta [T, P])``; ``copy`` names a slow weight copy of the run (``"slow"``,
+    an EMA's name) instead of its fast weights. Raises a ValueError saying how to record them
+    if absent.
 
     Examples
     --------
@@ -166,6 +181,14 @@ def snapshots(ds, run: int | None = None):
         raise ValueError(
             f"snapshots: run={run!r} recorded none; runs with snapshots: {sorted(snaps)}"
         )
+    if copy != "fast":
+        have = [c for r, c in snaps.copies if r == run]
+        if (run, copy) not in snaps.copies:
+            raise ValueError(
+                f"snapshots: run {run} has no weight copy {copy!r}; it has: "
+                f"{', '.join(['fast', *have])}"
+            )
+        return snaps.copies[(run, copy)]
     return snaps[run]
 
 
@@ -230,9 +253,11 @@ class Tracker:
         rows = self._due("snapshot_every", done, switches=True)
         if rows:
             idx = torch.as_tensor(rows, device=flat.device)
-            copies = flat.index_select(0, idx)
+            theta = flat.index_select(0, idx)
+            slow = self.bucket.slow.copy_rows() if self.bucket.slow is not None else []
+            copies = torch.stack([c.index_select(0, idx) for c in slow], 1) if slow else None
             for j, r in enumerate(rows):
-                self.snap[r].append((done, copies[j]))
+                self.snap[r].append((done, theta[j], None if copies is None else copies[j]))
         rows = self._due("sharpness_every", done, switches=False)
         if rows:
             for r, values in zip(rows, self._sharpness(rows, done).unbind(1), strict=True):
@@ -313,9 +338,12 @@ class Tracker:
             rec: dict = {}
             if snap:
                 rec["snapshots"] = (
-                    np.asarray([s for s, _ in snap], dtype=np.int64),
-                    torch.stack([t for _, t in snap]).float().cpu().numpy(),
+                    np.asarray([s for s, _, _ in snap], dtype=np.int64),
+                    torch.stack([t for _, t, _ in snap]).float().cpu().numpy(),
                 )
+                if snap[0][2] is not None:  # [T, copies, P]
+                    copies = torch.stack([c for _, _, c in snap]).float().cpu().numpy()
+                    rec["copy_snapshots"] = copies
             if sharp:
                 vals = torch.stack([v for _, v in sharp], 1).cpu().numpy()  # (3, k)
                 rec["track"] = {"sharp_steps": np.asarray([s for s, _ in sharp], np.int64)}
