@@ -56,6 +56,19 @@ LABS = [
   <circle cx="108" cy="48" r="4" fill="#0072b2"/><circle cx="114" cy="50" r="4" fill="#e69f00"/>
 </svg>""",
     ),
+    (
+        "fastslow",
+        "Fast and slow learning",
+        "Lookahead, EMA slow weights, a slow backbone, CLS-ER's plastic and stable memories "
+        "and a fast error memory under drift: fast and slow copies overlaid, their ratios live.",
+        """<svg viewBox="0 0 200 90" width="200" height="90" role="img" aria-label="Fast and slow">
+  <rect width="200" height="90" fill="#f8fafc"/>
+  <polyline fill="none" stroke="#9ca3af" stroke-width="2"
+    points="10,80 25,40 35,62 50,30 62,52 78,24 90,44 106,22 118,40 134,20 146,36
+            162,18 174,32 190,16"/>
+  <path fill="none" stroke="#0072b2" stroke-width="3.5" d="M10,80 C40,50 80,36 190,26"/>
+</svg>""",
+    ),
 ]
 
 _CARD_CSS = """

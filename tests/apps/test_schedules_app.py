@@ -182,7 +182,14 @@ def test_serve_command_puts_the_gallery_at_the_index():
     cmd = serve_command(port=5099)
     files = [c for c in cmd if c.endswith(".py")]
     names = [f.rsplit("/", 1)[-1] for f in files]
-    assert names == ["gallery.py", "continual.py", "landscape.py", "schedules.py", "gallery.py"]
+    assert names == [
+        "gallery.py",
+        "continual.py",
+        "fastslow.py",
+        "landscape.py",
+        "schedules.py",
+        "gallery.py",
+    ]
     assert cmd[cmd.index("--index") + 1].endswith("apps/gallery.py")
     assert cmd[cmd.index("--port") + 1] == "5099"
 

@@ -228,6 +228,10 @@ class Lab(param.Parameterized):
         """Which knobs matter under the current settings (the page hides the others)."""
         return {k: True for k in self.knob_names()}
 
+    def live_applies(self) -> dict[str, bool]:
+        """Which live knobs the current settings' runs have (the page hides the others)."""
+        return {k.name: True for k in self.live_knobs}
+
     def curves(self, ds: xr.Dataset, **kwargs) -> Any:
         """The live figure of a sweep's Dataset (default: :func:`workbench.plots.training_curves`;
         ``kwargs`` go to it)."""

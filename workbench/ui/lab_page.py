@@ -203,6 +203,7 @@ class LabPage(pn.viewable.Viewer):
         self.live.cancel_confirm()
         for k, on in self.lab.applies().items():
             self.inputs[k].visible = on
+        self.live.show_live_knobs()
         try:
             specs = self.live.sweep()
         except ValueError as e:

@@ -251,6 +251,12 @@ class LiveRun(pn.viewable.Viewer):
             return False
         return True
 
+    def show_live_knobs(self) -> None:
+        """Show only the live knobs the lab's current settings have (:meth:`Lab.live_applies`)."""
+        on = self.lab.live_applies()
+        for k, box in zip(self.lab.live_knobs, self._knob_inputs, strict=True):
+            box.visible = on.get(k.name, True)
+
     def _on_live_knob(self, event) -> None:
         if event.new is not None:
             self.apply_knob(event.name, event.new)
