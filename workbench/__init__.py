@@ -29,7 +29,7 @@ from .recurring import power_law, recurring
 from .replay import Replay
 from .results import Cache, load, save, spec_code, specs_of
 from .session import Session
-from .slow import EMA, ErrorMemory, Lookahead, Slow
+from .slow import EMA, ClassifierAlignment, ErrorMemory, Lookahead, Slow
 from .spec import RunSpec, flatten, grid, set_path, varying
 from .stream_builders import class_incremental, permuted, rotated
 from .streams import TaskStream, sequence
@@ -48,6 +48,7 @@ __all__ = [
     "AdamW",
     "Cache",
     "Chunk",
+    "ClassifierAlignment",
     "DataSpec",
     "Estimate",
     "Lion",

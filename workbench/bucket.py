@@ -461,6 +461,10 @@ class Bucket:
             else:
                 self._step()
             done = t + 1
+            ended = done in self._switches or (done == self.steps and self.is_stream)
+            if ended and self.slow is not None and self.slow.align is not None:
+                k = self.stream.task_at(t)  # classifier alignment before the task's evaluation
+                self.slow.align.after_task(self.model, *self.feed.sets[k][:2], task=k)
             if done % self.eval_every == 0 or done == self.steps or done in self._switches:
                 ev_steps.append(done)
                 for name, v in self._evaluate(done).items():

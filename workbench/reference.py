@@ -23,7 +23,7 @@ from .penalty import fisher_indices
 from .replay import ReferenceMemory
 from .slow.reference import ReferenceSlow, param_groups
 from .spec import RunSpec
-from .streams import as_stream
+from .streams import TaskStream, as_stream
 
 __all__ = ["train_reference", "flat_row"]
 
@@ -100,7 +100,7 @@ def train_reference(
     else:  # pragma: no cover - RunSpec validates the optimizer type
         raise ValueError(f"train_reference: optimizer {opt_spec!r} has no reference")
     seed = torch.tensor([spec.seed], device=device)
-    slow = None
+    slow, is_stream = None, isinstance(spec.data, TaskStream)
     if spec.slow is not None:
         slow = ReferenceSlow(
             spec.slow, net, opt, seed=spec.seed, steps=spec.steps, starts=stream.starts
@@ -160,6 +160,9 @@ def train_reference(
             opt.step()
         if slow is not None:
             slow.after_step(t)
+            ended = (t + 1) in stream.starts[1:] or (t + 1 == spec.steps and is_stream)
+            if spec.slow.align is not None and ended:
+                slow.align.after_task(net, *sets[k], task=k, kind=kind)
     out = {"train_loss": torch.stack(losses).cpu(), "params": flat_row(net).cpu()}
     if slow is not None:
         out["copies"] = {k: v.cpu() for k, v in slow.copies(flat_row).items()}

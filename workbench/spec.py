@@ -200,6 +200,16 @@ class RunSpec:
                 f"dataset (one label per example); got {type(self.model).__name__} on "
                 f"{stream.tasks[0].name!r} ({info['task']})"
             )
+        if self.slow.align is not None and (
+            not isinstance(self.model, MLP)
+            or not self.model.hidden
+            or not isinstance(self.data, TaskStream)
+            or info["task"] != "classification"
+        ):
+            raise ValueError(
+                "RunSpec: slow.align retrains an MLP's head (it needs a hidden layer) from class "
+                "statistics after each task of a classification TaskStream"
+            )
         mem = self.slow.error_memory
         if mem is not None and mem.size < self.batch_size:
             raise ValueError(

@@ -42,7 +42,7 @@ from ..models import MLP
 from ..optim import SGD, AdamW
 from ..replay import Replay
 from ..schedules import piecewise
-from ..slow import EMA, ErrorMemory, Lookahead, Slow
+from ..slow import EMA, ClassifierAlignment, ErrorMemory, Lookahead, Slow
 from ..spec import RunSpec, grid
 from ..stream_builders import class_incremental
 from ..track import Track, snapshots
@@ -58,10 +58,13 @@ _RATIOS = [1.0, 0.3, 0.1, 0.03, 0.01, 0.0]
 _WEIGHTS = [0.0, 0.05, 0.1, 0.15, 0.3, 0.5, 1.0]
 _HORIZONS = [5, 10, 20, 50, 100, 200]
 PRETRAIN_CLASSES = 6  # the slow learner's backbone is pretrained on digits 0-5
+HORIZON_K = 5  # the horizon setting's Lookaheads sync every 5 steps (alpha = 5 / horizon)
 
 
-def _live(name, label, doc, bounds, step, soft=None) -> LiveKnob:
-    return LiveKnob(name, label=label, doc=doc, bounds=bounds, softbounds=soft, step=step)
+def _live(name, label, doc, bounds, step, default, soft=None) -> LiveKnob:
+    return LiveKnob(
+        name, label, doc, bounds, default=default, softbounds=soft, step=step, slider=True
+    )
 
 
 class FastSlowLab(Lab):
@@ -78,6 +81,7 @@ class FastSlowLab(Lab):
             "chunk on (1: the inner optimizer alone).",
             (0.01, 1.0),
             0.01,
+            0.5,
         ),
         _live(
             "lookahead_k",
@@ -85,6 +89,7 @@ class FastSlowLab(Lab):
             "Fast steps between syncs, from the next sync on.",
             (1, 100),
             1,
+            5,
             (1, 20),
         ),
         _live(
@@ -93,6 +98,7 @@ class FastSlowLab(Lab):
             "The EMA's decay from the next chunk on; its horizon is 1/(1 − β) steps.",
             (0.0, 0.9999),
             0.001,
+            0.99,
             (0.5, 0.999),
         ),
         _live(
@@ -102,6 +108,7 @@ class FastSlowLab(Lab):
             "(after pretraining).",
             (0.0, 1.0),
             0.01,
+            0.1,
         ),
         _live(
             "consistency",
@@ -110,6 +117,7 @@ class FastSlowLab(Lab):
             "EMAs on replayed examples.",
             (0.0, 5.0),
             0.01,
+            0.1,
             (0.0, 1.0),
         ),
         _live(
@@ -119,6 +127,7 @@ class FastSlowLab(Lab):
             "alone).",
             (0.0, 5.0),
             0.05,
+            1.0,
             (0.0, 2.0),
         ),
     )
@@ -182,6 +191,13 @@ class FastSlowLab(Lab):
         label="Backbone/head LR ratios",
         doc="Slow learner: each ratio is a run (x seeds); it applies after pretraining.",
     )
+    align = param.Boolean(
+        default=False,
+        label="Classifier alignment",
+        doc="Slow learner: after each task, retrain the head on features sampled from per-class "
+        "Gaussians of every class seen (SLCA's classifier alignment), so old classes are "
+        "predicted again in class-IL accuracy.",
+    )
     pretrain_steps = param.Integer(
         default=400, bounds=(10, 10_000), doc="Slow learner: steps pretraining on digits 0-5."
     )
@@ -243,7 +259,11 @@ class FastSlowLab(Lab):
     seeds = param.Integer(default=3, bounds=(1, 32), softbounds=(1, 8), doc="Seeds per setting.")
     batch_size = param.Integer(default=32, bounds=(2, 1024), doc="Examples per step.")
     eval_every = param.Integer(
-        default=10, bounds=(1, 1000), label="Evaluate every", doc="Steps between evaluations."
+        default=10,
+        bounds=(1, 1000),
+        label="Evaluate every",
+        doc="Steps between evaluations (Lookahead: one more when it is a multiple of k, so "
+        "evaluations do not all fall on syncs, where fast and slow weights are equal).",
     )
 
     # -- what the knobs make -----------------------------------------------------------------
@@ -287,9 +307,19 @@ class FastSlowLab(Lab):
             optimizer=self.make_optimizer(),
             steps=steps,
             batch_size=self.batch_size,
-            eval_every=self.eval_every,
+            eval_every=self.evaluate_every(),
             track=track,
         )
+
+    def evaluate_every(self) -> int:
+        """``eval_every``, except on Lookahead runs where it is a multiple of ``k``: there every
+        evaluation would fall on a sync, where fast and slow weights are equal, so the lab
+        evaluates one step later each time (``eval_every + 1``) and the evaluations walk
+        through every phase of the cycle."""
+        e, k = self.eval_every, self.k if self.setting == "lookahead" else HORIZON_K
+        if self.setting in ("lookahead", "horizon") and e % k == 0:
+            return e + 1
+        return e
 
     def _slow(self) -> list[Slow]:
         s = self.setting
@@ -302,8 +332,12 @@ class FastSlowLab(Lab):
             gamma = 1.0 if self.warmup else None
             return [Slow(ema=EMA(beta=b, gamma=gamma)) for b in sorted(self.betas)]
         if s == "slow learner":
+            align = ClassifierAlignment() if self.align else None
             return [
-                Slow(backbone_lr=piecewise(boundaries=[self.pretrain_steps], values=[1.0, r]))
+                Slow(
+                    backbone_lr=piecewise(boundaries=[self.pretrain_steps], values=[1.0, r]),
+                    align=align,
+                )
                 for r in sorted(self.ratios, reverse=True)
             ]
         if s == "dual memory":
@@ -318,9 +352,10 @@ class FastSlowLab(Lab):
                 for w in sorted(self.memory_weights)
             ]
         out = []
-        for h in sorted(self.horizons):  # EMA: 1/(1 - β) = h; Lookahead: k/α = h with k = 5
+        for h in sorted(self.horizons):  # EMA: 1/(1 - β) = h; Lookahead: k/α = h
             out.append(Slow(ema=EMA(beta=1 - 1 / h)))
-            out.append(Slow(lookahead=Lookahead(k=5, alpha=min(1.0, 5 / h))))
+            k = HORIZON_K
+            out.append(Slow(lookahead=Lookahead(k=k, alpha=min(1.0, k / h))))
         return out
 
     def specs(self) -> list[RunSpec]:
@@ -374,7 +409,7 @@ class FastSlowLab(Lab):
         own = {
             "lookahead": {"alphas", "k", "momentum", "steps"},
             "ema": {"betas", "warmup", "steps"},
-            "slow learner": {"ratios", "pretrain_steps", "task_steps"},
+            "slow learner": {"ratios", "align", "pretrain_steps", "task_steps"},
             "dual memory": {
                 "consistencies",
                 "plastic_beta",
@@ -425,9 +460,9 @@ class FastSlowLab(Lab):
 
     def accuracy(self) -> str:
         """What the stability-plasticity plane measures: task-IL accuracy for the slow learner
-        (class-IL accuracy of old classes is 0 at every ratio without classifier alignment:
-        the head's bias toward new classes), class-IL otherwise."""
-        return "task_acc_til" if self.setting == "slow learner" else "task_acc"
+        without classifier alignment (class-IL accuracy of old classes is 0 at every ratio
+        then: the head's bias toward new classes), class-IL otherwise."""
+        return "task_acc_til" if self.setting == "slow learner" and not self.align else "task_acc"
 
     def plane(self, ds: xr.Dataset, run: int, copy: str) -> Plane:
         """The plane through run ``run``'s init, its fast weights at the end and its copy

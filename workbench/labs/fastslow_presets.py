@@ -30,7 +30,10 @@ PRESETS: dict[str, tuple[dict, str]] = {
         "(the head learns to prefer new classes; classifier alignment is SLCA's fix), so the "
         "Stability-plasticity tab measures task-IL accuracy: at ratio 1 the backbone's "
         "features drift and the pretrained task collapses; at 0.1 or 0.01 it keeps them while "
-        "the head still learns the new classes.",
+        "the head still learns the new classes. Then tick Classifier alignment and run again: "
+        "the head is retrained on features sampled from each class's Gaussian, and with a "
+        "slow backbone the old classes come back in class-IL accuracy too; at ratio 1 there "
+        "is nothing left to align.",
     ),
     "plastic-and-stable-memories": (
         {"setting": "dual memory", "consistencies": [0.0, 0.1]},

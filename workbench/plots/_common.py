@@ -5,8 +5,9 @@ that says why it is empty."""
 
 from __future__ import annotations
 
+import json
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
@@ -126,3 +127,26 @@ def _log_ticks(lo: float, hi: float) -> dict:
     else:
         ticks = (10 ** np.linspace(lo, hi, 5)).tolist() if hi > lo else [10**lo]
     return dict(tickvals=np.log10(ticks).tolist(), ticktext=[f"{t:.3g}" for t in ticks])
+
+
+def _knob_marks(fig: go.Figure, ds: xr.Dataset, labels: Mapping[str, str], **where) -> None:
+    """A dashed red line, with its value, at every live change the session logged of a knob in
+    ``labels`` (``{knob: text before the value}``, e.g. ``{"replay_ratio": "ratio →"}``);
+    ``where`` picks the subplot (``row``, ``col``)."""
+    events = json.loads(ds.attrs.get("session_events", "[]") or "[]")
+    for e in events:
+        if e.get("name") not in labels or e.get("kind") not in (None, "knob"):
+            continue
+        value, head = e.get("value"), labels[e["name"]]
+        text = f"{head} {value:g}" if isinstance(value, int | float) else f"{e['name']} changed"
+        fig.add_vline(x=e["step"], line=dict(color="#b91c1c", width=1.5, dash="dash"), **where)
+        fig.add_annotation(
+            x=e["step"],
+            y=1.0,
+            xref="x",
+            yref="paper",
+            text=text,
+            showarrow=False,
+            yanchor="bottom",
+            font=dict(size=11, color="#b91c1c"),
+        )

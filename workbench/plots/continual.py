@@ -3,7 +3,6 @@ zoomed around one task switch (the stability gap), and the accuracy matrix as a 
 
 from __future__ import annotations
 
-import json
 import warnings
 from collections.abc import Mapping, Sequence
 
@@ -11,6 +10,7 @@ import numpy as np
 import plotly.graph_objects as go
 import xarray as xr
 
+from ._common import _knob_marks
 from .colours import REFERENCE, ColourMap, colour_of
 from .curves import MAX_TASKS, group_labels, training_curves
 
@@ -41,12 +41,6 @@ def _switches(ds: xr.Dataset) -> list[int]:
         return []
     starts = np.asarray(ds.task_start.values)
     return sorted({int(s) for s in starts[:, 1:].ravel() if s > 0})
-
-
-def _ratio_changes(ds: xr.Dataset) -> list[tuple[int, float | str]]:
-    """``(step, value)`` of every live replay-ratio change the session logged."""
-    events = json.loads(ds.attrs.get("session_events", "[]") or "[]")
-    return [(e["step"], e["value"]) for e in events if e.get("name") == "replay_ratio"]
 
 
 def _with_mean(ds: xr.Dataset, tasks: Sequence[str]) -> xr.Dataset:
@@ -109,19 +103,7 @@ def task_curves(
     fig = training_curves(view, tasks=shown, task_metric=metric, last=last, **kwargs)
     for s in _switches(ds):
         fig.add_vline(x=s, line=dict(color=REFERENCE, width=1, dash="dot"), opacity=0.7)
-    for step, value in _ratio_changes(ds):
-        text = f"ratio → {value:g}" if isinstance(value, int | float) else "ratio changed"
-        fig.add_vline(x=step, line=dict(color="#b91c1c", width=1.5, dash="dash"))
-        fig.add_annotation(
-            x=step,
-            y=1.0,
-            xref="x",
-            yref="paper",
-            text=text,
-            showarrow=False,
-            yanchor="bottom",
-            font=dict(size=11, color="#b91c1c"),
-        )
+    _knob_marks(fig, ds, {"replay_ratio": "ratio →", "backbone_lr": "backbone ratio →"})
     if mean:
         fig.update_yaxes(rangemode="tozero")
     return fig

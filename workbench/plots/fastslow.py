@@ -22,7 +22,7 @@ import xarray as xr
 from plotly.subplots import make_subplots
 
 from .. import continual
-from ._common import _groups, _median, _message
+from ._common import _groups, _knob_marks, _median, _message
 from .colours import ColourMap, colour_of
 
 __all__ = [
@@ -37,6 +37,15 @@ __all__ = [
 
 DASHES = {"fast": "solid", "slow": "dash", "ema": "dot", "plastic": "dashdot", "stable": "longdash"}
 Colours = ColourMap | Mapping[str, str] | None
+# live knob changes marked on the curves, and how (see workbench.slow.knobs)
+KNOB_MARKS = {
+    "lookahead_alpha": "α →",
+    "lookahead_k": "k →",
+    "ema_beta": "β →",
+    "consistency": "consistency →",
+    "memory_weight": "λ →",
+    "backbone_lr": "ratio →",
+}
 
 
 def _dash(copy: str) -> str:
@@ -131,6 +140,7 @@ def copy_curves(
                     )
     for k in range(3):
         fig.update_xaxes(title_text="step", row=1, col=k + 1)
+    _knob_marks(fig, ds, KNOB_MARKS)
     return _layout(fig, title)
 
 
@@ -182,6 +192,7 @@ def memory_curves(
             )
     for s in _drifts(ds):
         fig.add_vline(x=s, line=dict(color="#9ca3af", dash="dot", width=1))
+    _knob_marks(fig, ds, KNOB_MARKS)
     fig.update_xaxes(title_text="step")
     fig.update_yaxes(title_text=f"loss on the incoming batch ({window}-step mean)")
     return _layout(fig, title)

@@ -17,7 +17,7 @@ from plotly.subplots import make_subplots
 
 from ..landscape.sharpness import is_adam as _adam
 from ..landscape.sharpness import sharpness_of, stability_threshold
-from ._common import _groups, _log_ticks, _median, _names
+from ._common import _groups, _knob_marks, _log_ticks, _median, _names
 from .colours import DASHES, REFERENCE, ColourMap, colour_of
 from .curves import (
     STEP_TITLE,
@@ -272,23 +272,7 @@ def _marks(fig: go.Figure, ds: xr.Dataset) -> None:
         starts = np.asarray(ds.task_start.values)
         for s in sorted({int(v) for v in starts[:, 1:].ravel() if v > 0}):
             fig.add_vline(x=s, line=dict(color=REFERENCE, width=1, dash="dot"), opacity=0.8)
-    events = json.loads(ds.attrs.get("session_events", "[]") or "[]")
-    for e in events:
-        if e.get("name") != "lr_scale" or e.get("kind") not in (None, "knob"):
-            continue
-        value = e.get("value")
-        text = f"LR × {value:g}" if isinstance(value, int | float) else "LR changed"
-        fig.add_vline(x=e["step"], line=dict(color="#b91c1c", width=1.5, dash="dash"))
-        fig.add_annotation(
-            x=e["step"],
-            y=1.0,
-            xref="x",
-            yref="paper",
-            text=text,
-            showarrow=False,
-            yanchor="bottom",
-            font=dict(size=11, color="#b91c1c"),
-        )
+    _knob_marks(fig, ds, {"lr_scale": "LR ×"})
 
 
 def _previous(previous: xr.Dataset, by, window: int, sharp: bool) -> list[dict]:

@@ -6,12 +6,14 @@ how a bucket runs them, and :mod:`workbench.slow.reference` for the plain per-ru
 lock-step tests compare against.
 """
 
+from .align import ClassifierAlignment
 from .memory import StackedErrorMemory, corrected_losses
 from .specs import EMA, ErrorMemory, Knob, Lookahead, Slow, horizon, knobs
 from .stacked import SlowState, momentum_buffer
 from .tables import coefficient_rows, draws, ema_weights, sync_table
 
 __all__ = [
+    "ClassifierAlignment",
     "EMA",
     "ErrorMemory",
     "Knob",

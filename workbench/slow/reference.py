@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .align import ReferenceAlignment
 from .memory import corrected_losses
 from .specs import Slow, knobs
 from .tables import draws
@@ -58,6 +59,7 @@ class ReferenceSlow:
         self.u = [draws(torch.tensor([seed]), i, steps)[0].tolist() for i in range(len(slow.ema))]
         self.memory: list[tuple[torch.Tensor, torch.Tensor]] = []  # (input, residual), oldest first
         self.log: dict[str, list[float]] = {"consistency_loss": [], "corrected_loss": []}
+        self.align = None if slow.align is None else ReferenceAlignment(slow.align, seed)
 
     def lr_factor(self, part: str, t: int) -> float:
         """The multiple of the LR a param group ``part`` uses at step ``t``."""

@@ -49,6 +49,7 @@ from typing import Any, ClassVar
 import torch
 
 from ..schedules import Schedule, as_schedule, from_dict
+from .align import ClassifierAlignment
 
 __all__ = ["EMA", "ErrorMemory", "Knob", "Lookahead", "Slow", "horizon", "knobs"]
 
@@ -323,6 +324,9 @@ class Slow:
         Needs ``ema`` and a replay memory.
     error_memory
         An :class:`ErrorMemory` correcting predictions from recent errors, or ``None``.
+    align
+        A :class:`~workbench.slow.align.ClassifierAlignment`: after every task of a stream, the
+        head is retrained on features sampled from per-class Gaussians (SLCA), or ``None``.
     """
 
     lookahead: Lookahead | None = None
@@ -330,6 +334,7 @@ class Slow:
     backbone_lr: Hyper | None = None
     consistency: Hyper | None = None
     error_memory: ErrorMemory | None = None
+    align: ClassifierAlignment | None = None
 
     def __post_init__(self) -> None:
         if self.lookahead is not None and not isinstance(self.lookahead, Lookahead):
@@ -355,6 +360,8 @@ class Slow:
                     "Slow: consistency needs EMA copies to be consistent with (CLS-ER: "
                     "ema=(EMA(name='plastic', ...), EMA(name='stable', ...)))"
                 )
+        if self.align is not None and not isinstance(self.align, ClassifierAlignment):
+            raise ValueError(f"Slow: align={self.align!r} must be a ClassifierAlignment or None")
         if self.error_memory is not None and not isinstance(self.error_memory, ErrorMemory):
             raise ValueError(f"Slow: error_memory={self.error_memory!r} must be an ErrorMemory")
         if (
@@ -362,6 +369,7 @@ class Slow:
             and not self.ema
             and self.backbone_lr is None
             and self.error_memory is None
+            and self.align is None
         ):
             raise ValueError(
                 "Slow: nothing to do; give lookahead=Lookahead(...), ema=EMA(...), backbone_lr "
@@ -383,6 +391,7 @@ class Slow:
             self.backbone_lr is not None,
             self.consistency is not None,
             self.error_memory is not None,  # sizes may differ: one buffer of the largest
+            self.align,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -397,6 +406,8 @@ class Slow:
             out["consistency"] = _to_json(self.consistency)
         if self.error_memory is not None:
             out["error_memory"] = self.error_memory.to_dict()
+        if self.align is not None:
+            out["align"] = self.align.to_dict()
         return out
 
     @classmethod
@@ -413,6 +424,7 @@ class Slow:
             backbone_lr=_from_json(d.get("backbone_lr")),
             consistency=_from_json(d.get("consistency")),
             error_memory=None if mem is None else ErrorMemory.from_dict(mem),
+            align=None if d.get("align") is None else ClassifierAlignment(**d["align"]),
         )
 
 

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from ..models import StackedModel
+from .align import StackedAlignment
 from .memory import StackedErrorMemory
 from .specs import Slow, knobs
 from .tables import coefficient_rows, draws
@@ -127,6 +128,15 @@ class SlowState:
                 in_dim=in_dim,
                 out_dim=layout.params[-1].shape[-1],
                 loss=getattr(model.config, "loss", "cross_entropy"),
+                device=flat.device,
+            )
+        self.align = None
+        if self.slow.align is not None:
+            self.align = StackedAlignment(
+                self.slow.align,
+                seeds,
+                n_classes=layout.params[-1].shape[-1],
+                dim=layout.params[-2].shape[0],
                 device=flat.device,
             )
         self.metrics = tuple(
@@ -276,6 +286,8 @@ class SlowState:
         self.seeds = self.seeds[index.cpu()]
         if self.memory is not None:
             self.memory.take(dev)
+        if self.align is not None:
+            self.align.take(dev)
         self.ring = self.ring.index_select(2, dev).contiguous()
         self.uniforms = [u[host] for u in self.uniforms]
         self.coef = None
