@@ -161,7 +161,7 @@ class FastSlowApp(pn.viewable.Viewer):
         return paths, dict.fromkeys(paths, steps), {k: f"{name} · {k}" for k in paths}
 
     def draw(self):
-        """The plane through the chosen run's init, its fast end and its slow copy's end."""
+        """The plane the chosen run's fast and slow paths vary most in near the end."""
         ds, run, copy = self._ds, self.run.value, self.copy.value
         if ds is None or run is None or not copy:
             self.view.note.object = (
@@ -172,7 +172,7 @@ class FastSlowApp(pn.viewable.Viewer):
 
         def make():
             plane = lab.plane(ds, run, copy)
-            return plane, plane.extent(lab.paths(ds, run, plane)["fast"])
+            return plane, lab.window(ds, run, plane)
 
         base = lab.base_spec()
         spec = {"model": base.model, "resolution": 41, "data": lambda: base.data}

@@ -63,3 +63,21 @@ def test_the_gallery_has_a_card_for_the_fastslow_app(server, page):
     card.click()
     page.wait_for_url("**/fastslow**")
     page.get_by_text("Live training").first.wait_for()
+
+
+def test_a_link_with_only_a_preset_applies_it_and_keeps_later_changes(server, page):
+    from playwright.sync_api import expect
+
+    page.goto(f"{server}/fastslow?preset=slow-learner")
+    setting = page.locator(".bk-input-group", has_text="Setting").locator("select").first
+    expect(setting).to_have_value("slow learner")
+    page.get_by_text(re.compile(r"Estimated: about .*9 runs")).wait_for(timeout=60_000)
+    lr = page.locator(".bk-input-group", has_text="LR").locator("input").first
+    lr.fill("0.004")
+    lr.press("Enter")
+    page.wait_for_url(re.compile(r"preset=slow-learner&lr=0.004$"))
+    page.goto(page.url)  # the link: the preset, then the knob changed after it
+    expect(setting).to_have_value("slow learner")
+    expect(page.locator(".bk-input-group", has_text="LR").locator("input").first).to_have_value(
+        "0.004"
+    )

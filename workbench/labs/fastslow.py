@@ -37,6 +37,7 @@ import xarray as xr
 
 from ..data import data_spec
 from ..drift import drifting
+from ..landscape.directions import pca_directions
 from ..landscape.planes import Plane
 from ..models import MLP
 from ..optim import SGD, AdamW
@@ -144,10 +145,13 @@ class FastSlowLab(Lab):
         "horizon: every slow copy on one axis, the steps it averages over.",
     )
     optimizer = param.Selector(
-        default="sgd", objects=["sgd", "adamw"], doc="The inner (fast) optimizer."
+        default="adamw",
+        objects=["sgd", "adamw"],
+        doc="The inner (fast) optimizer: AdamW without weight decay, or SGD (with momentum 0.9 "
+        "in the lookahead and dual memory settings, plain otherwise).",
     )
     lr = param.Number(
-        default=0.3,
+        default=3e-2,
         label="LR",
         bounds=(1e-5, 5.0),
         softbounds=(1e-4, 1.0),
@@ -156,7 +160,7 @@ class FastSlowLab(Lab):
         "show their worth at a high LR, where the fast ones are noisy.",
     )
     steps = param.Integer(
-        default=600,
+        default=300,
         bounds=(20, 20_000),
         softbounds=(100, 3000),
         step=50,
@@ -175,7 +179,7 @@ class FastSlowLab(Lab):
         doc="The inner momentum at a sync: keep it, reset it, or pull it back like the weights.",
     )
     betas = param.ListSelector(
-        default=[0.9, 0.99],
+        default=[0.9, 0.98],
         objects=_BETAS,
         label="EMA β",
         doc="Each decay is a run (x seeds) with one EMA copy; its horizon is 1/(1 − β) steps.",
@@ -214,13 +218,13 @@ class FastSlowLab(Lab):
         doc="Dual memory: each weight is a run (x seeds); 0 keeps the memories but no pull.",
     )
     plastic_beta = param.Number(
-        default=0.99, bounds=(0.0, 0.9999), doc="Dual memory: the plastic EMA's decay."
+        default=0.9, bounds=(0.0, 0.9999), doc="Dual memory: the plastic EMA's decay."
     )
     stable_beta = param.Number(
-        default=0.998, bounds=(0.0, 0.9999), doc="Dual memory: the stable EMA's decay."
+        default=0.99, bounds=(0.0, 0.9999), doc="Dual memory: the stable EMA's decay."
     )
     buffer = param.Integer(
-        default=200, bounds=(10, 5000), doc="Dual memory: replay buffer (examples)."
+        default=50, bounds=(10, 5000), doc="Dual memory: replay buffer (examples)."
     )
     replay_ratio = param.Number(
         default=0.5, bounds=(0.0, 0.95), doc="Dual memory: share of each batch from memory."
@@ -270,7 +274,8 @@ class FastSlowLab(Lab):
 
     def make_optimizer(self):
         if self.optimizer == "sgd":
-            return SGD(lr=self.lr, momentum=0.9 if self.setting == "lookahead" else 0.0)
+            heavy = self.setting in ("lookahead", "dual memory")
+            return SGD(lr=self.lr, momentum=0.9 if heavy else 0.0)
         return AdamW(lr=self.lr, weight_decay=0.0)
 
     def base_spec(self) -> RunSpec:
@@ -303,7 +308,7 @@ class FastSlowLab(Lab):
             )
         return RunSpec(
             data=data,
-            model=MLP(hidden=(64, 64)),
+            model=MLP(hidden=(64, 64) if s in ("slow learner", "dual memory") else (64,)),
             optimizer=self.make_optimizer(),
             steps=steps,
             batch_size=self.batch_size,
@@ -465,22 +470,34 @@ class FastSlowLab(Lab):
         return "task_acc_til" if self.setting == "slow learner" and not self.align else "task_acc"
 
     def plane(self, ds: xr.Dataset, run: int, copy: str) -> Plane:
-        """The plane through run ``run``'s init, its fast weights at the end and its copy
-        ``copy`` at the end (the fast weights at mid-run if the two ends coincide, as at a
-        Lookahead sync)."""
-        steps, fast = snapshots(ds, run)
-        slow = snapshots(ds, run, copy)[1]
-        p0, p1 = torch.as_tensor(fast[0]).double(), torch.as_tensor(fast[-1]).double()
-        d1 = p1 - p0
-        names = ("init", "fast end", f"{copy} end")
-        p2 = torch.as_tensor(slow[-1]).double()
-        if torch.linalg.vector_norm(p2 - p1) < 1e-6 * torch.linalg.vector_norm(d1):
-            p2, names = torch.as_tensor(fast[len(fast) // 2]).double(), (*names[:2], "fast, middle")
-        d2 = (p2 - p0) - (p2 - p0) @ d1 / (d1 @ d1) * d1
-        plane = Plane(p0.float(), d1.float(), d2.float(), provenance={"kind": "three points"})
-        a, b = plane.project(p2)[0]
-        plane.points = {names[0]: (0.0, 0.0), names[1]: (1.0, 0.0), names[2]: (float(a), float(b))}
+        """The plane the fast and slow paths of run ``run`` vary most in near the end: centred
+        at copy ``copy``'s last weights, spanned by the two principal directions of the last
+        half of both paths (orthonormal: both axes in the same units of parameter distance).
+        On it the fast weights' bouncing and the slow copy's smoother path are side by side."""
+        fast = torch.as_tensor(snapshots(ds, run)[1]).double()
+        slow = torch.as_tensor(snapshots(ds, run, copy)[1]).double()
+        half = len(fast) // 2
+        pca = pca_directions(torch.cat([fast[half:], slow[half:]]), center=slow[-1])
+        d1, d2 = pca["directions"].float()
+        explained = ", ".join(f"{float(e):.0%}" for e in pca["explained"])
+        plane = Plane(
+            slow[-1].float(),
+            d1,
+            d2,
+            provenance={
+                "kind": "pca of the last half of the fast and slow paths",
+                "explained": explained,
+            },
+        )
+        a, b = plane.project(fast[-1])[0]
+        plane.points = {f"{copy} end": (0.0, 0.0), "fast end": (float(a), float(b))}
         return plane
+
+    def window(self, ds: xr.Dataset, run: int, plane: Plane) -> tuple[tuple, tuple]:
+        """The grid's window: the last half of the run's paths on ``plane``, with a margin."""
+        paths = self.paths(ds, run, plane)
+        tail = [p[len(p) // 2 :] for p in paths.values()]
+        return plane.extent(np.concatenate(tail))
 
     def paths(self, ds: xr.Dataset, run: int, plane: Plane) -> dict[str, np.ndarray]:
         """Run ``run``'s fast path and each copy's path on ``plane``: ``{"fast": [T, 2], ...}``."""

@@ -65,12 +65,18 @@ def url_state(
     else:
         if preset is not None:
             page.preset = preset
+            if hasattr(lab, "apply_preset") and preset in getattr(lab, "presets", {}):
+                lab.apply_preset(preset)  # its knobs first; the link's knobs override them
         lab.param.update(**{k: getattr(loaded, k) for k in query})
 
     defaults = {k: lab.param[k].default for k in knobs}
 
     def _write(*_events) -> None:
-        changed = {k: v for k, v in lab.to_query().items() if getattr(lab, k) != defaults[k]}
+        # the knobs that differ from what the link's preset (or the defaults) would set
+        base = defaults
+        if page is not None and page.preset in lab.presets:
+            base = {**defaults, **lab.presets[page.preset][0]}
+        changed = {k: v for k, v in lab.to_query().items() if getattr(lab, k) != base[k]}
         if page is not None and page.preset in lab.presets:
             changed = {"preset": page.preset, **changed}
         loc.search = f"?{urlencode(changed)}" if changed else ""
