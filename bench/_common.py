@@ -171,3 +171,21 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]], align: str) 
         for r in cells
     ]
     return "\n".join(lines)
+
+
+def begin(args) -> torch.device:
+    """What every timed bench does first: seed torch, take ``--threads`` (if > 0), and print one
+    line naming the machine (device, CPU count, threads, load average, torch); returns the
+    device (``args.device``)."""
+    import os
+
+    torch.manual_seed(0)
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    dev = args.device
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    print(
+        f"machine: {device_name(dev)} ({dev.type}), {os.cpu_count()} CPUs, "
+        f"{torch.get_num_threads()} threads, load average {load}, torch {torch.__version__}"
+    )
+    return dev

@@ -88,8 +88,8 @@ import time
 import torch
 import torch.nn.functional as F
 from _common import (
+    begin,
     device_kind,
-    device_name,
     ensure_kernels_importable,
     provenance,
     sync,
@@ -517,20 +517,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    torch.manual_seed(0)
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
-    dev = args.device
-    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
     print(
         f"split digits: {TASKS} tasks x {CLASSES_PER_TASK} classes, {args.task_steps} steps each; "
         f"MLP 64-{HIDDEN[0]}-10, SGD lr {LR}, batch {BATCH}, reservoir replay {MEMORY}, ratios "
         f"{list(RATIOS)} x seeds {list(SEEDS)}; eval_every {args.eval_every}, probe {args.probe}"
     )
-    print(
-        f"machine: {device_name(dev)} ({dev.type}), {os.cpu_count()} CPUs, "
-        f"{torch.get_num_threads()} threads, load average {load}, torch {torch.__version__}"
-    )
+    dev = begin(args)
     t0 = time.perf_counter()
     sp = speedup(args, dev)
     t1 = time.perf_counter()

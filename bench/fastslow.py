@@ -103,6 +103,7 @@ from pathlib import Path
 
 import torch
 from _common import (
+    begin,
     device_kind,
     device_name,
     ensure_kernels_importable,
@@ -543,15 +544,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    torch.manual_seed(0)
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
-    dev = args.device
-    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
-    print(
-        f"machine: {device_name(dev)} ({dev.type}); CPU {cpu_model()}, {os.cpu_count()} CPUs, "
-        f"{torch.get_num_threads()} torch threads, load average {load}, torch {torch.__version__}"
-    )
+    dev = begin(args)
+    print(f"CPU: {cpu_model()}")
     if dev.type != "cuda":
         print("no CUDA device: GPU figures are not measured here")
     wl = WORKLOADS["W1"]

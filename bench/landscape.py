@@ -79,8 +79,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from _common import (
+    begin,
     device_kind,
-    device_name,
     ensure_kernels_importable,
     provenance,
     table,
@@ -422,15 +422,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    torch.manual_seed(0)
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
-    dev = args.device
-    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
-    print(
-        f"machine: {device_name(dev)} ({dev.type}), {os.cpu_count()} CPUs, "
-        f"{torch.get_num_threads()} threads, load average {load}, torch {torch.__version__}"
-    )
+    dev = begin(args)
     t0 = time.perf_counter()
     peak_start = peak_gflops(dev)
     theta = train(make_specs(W1, 8, args.train_steps), dev)
