@@ -14,6 +14,7 @@ from __future__ import annotations
 import panel as pn
 
 from workbench.labs.fastslow import FastSlowLab
+from workbench.landscape.paths import copy_paths, copy_plane, tail_window
 from workbench.plots import fastslow as plots
 from workbench.track import snapshots
 from workbench.ui import LabPage, PlaneView
@@ -153,7 +154,7 @@ class FastSlowApp(pn.viewable.Viewer):
         if ds is None or run is None:
             return {}, {}, {}
         try:
-            paths = self.trained.paths(ds, run, plane)
+            paths = copy_paths(ds, run, plane)
             steps = snapshots(ds, run)[0]
         except (ValueError, RuntimeError):  # a new sweep of another architecture: the grid alone
             return {}, {}, {}
@@ -171,8 +172,8 @@ class FastSlowApp(pn.viewable.Viewer):
         lab = self.trained
 
         def make():
-            plane = lab.plane(ds, run, copy)
-            return plane, lab.window(ds, run, plane)
+            plane = copy_plane(ds, run, copy)
+            return plane, tail_window(plane, copy_paths(ds, run, plane))
 
         base = lab.base_spec()
         spec = {"model": base.model, "resolution": 41, "data": lambda: base.data}

@@ -366,3 +366,26 @@ def test_classifier_alignment_matches_the_reference_and_restores_old_classes():
     assert old > old_plain + 0.1  # the aligned head still predicts the first classes
     with pytest.raises(ValueError, match="slow.align retrains an MLP's head"):
         _spec(Slow(align=align)).validate()
+
+
+def test_reptile_on_few_shot_episodes_matches_the_reference():
+    """Fast weights learn each few-shot episode; at its end the slow weights take a step of
+    ε = 0.3 toward them and the next episode starts from the slow weights (Reptile)."""
+    stream = wb.episodic("digits", ways=3, shots=5, episodes=4, episode_steps=8)
+    slow = Slow(lookahead=Lookahead(alpha=0.3, sync="tasks", momentum="reset"))
+    spec = wb.RunSpec(
+        data=stream,
+        model=wb.MLP(hidden=(16,)),
+        optimizer=wb.SGD(lr=0.1, momentum=0.9),
+        steps=32,
+        batch_size=15,
+        eval_every=8,
+        slow=slow,
+    )
+    bucket = Bucket([spec, wb.set_path(spec, "seed", 1)], device="cpu")
+    chunk = bucket.advance(32)
+    assert np.flatnonzero(chunk.metrics["lookahead_sync"][0]).tolist() == [7, 15, 23]
+    for i in range(2):
+        ref = train_reference(bucket.specs[i])
+        torch.testing.assert_close(bucket.model.flat[i], ref["params"], rtol=0, atol=1e-5)
+        torch.testing.assert_close(bucket.slow.weights[i], ref["copies"]["slow"], rtol=0, atol=1e-5)

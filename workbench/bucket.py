@@ -393,25 +393,9 @@ class Bucket:
         current = self.stream.task_at(min(step, self.steps - 1))
         out = {}
         if self.copies:  # the fast weights and every slow copy as rows of one pass
-            rows = torch.cat([self.model.flat, *self.slow.copy_rows()])  # (C * N, P)
-            model = StackedModel.of_rows(self.model.config, self.model.layout, rows)
-            every = {
-                k: v.view(len(self.copies), self.n_runs, -1)
-                for k, v in self._evaluator(model, full=full).items()
-            }  # (C, N, tasks) each
-            res = {k: v[0] for k, v in every.items()}
-            out["copy_eval_loss"] = every["loss"][:, :, current].T  # (N, C)
-            out["copy_distance"] = torch.stack(  # ||copy - fast|| (N, C)
-                [
-                    torch.linalg.vector_norm(c - self.model.flat, dim=1)
-                    for c in rows.chunk(len(self.copies))
-                ],
-                1,
+            res, out = self.slow.evaluate(
+                self._evaluator, self.model, full, current, self.is_stream
             )
-            out["copy_eval_acc"] = every["acc"][:, :, current].T
-            if self.is_stream:
-                out["copy_task_loss"] = every["loss"].transpose(0, 1)  # (N, C, tasks)
-                out["copy_task_acc"] = every["acc"].transpose(0, 1)
         else:
             res = self._evaluator(self.model, full=full)  # (N, tasks) each
         out |= {"eval_loss": res["loss"][:, current], "eval_acc": res["acc"][:, current]}

@@ -23,7 +23,7 @@ from .penalty import Penalty
 from .replay import Replay
 from .schedules import Schedule, from_dict
 from .slow import Slow
-from .slow import knobs as slow_knobs
+from .slow.checks import check_run
 from .streams import TaskStream, as_stream, data_from_dict
 from .track import Track, bucket_structure
 
@@ -156,7 +156,7 @@ class RunSpec:
                     )
         self.optimizer.tables(self.steps)
         if self.slow is not None:
-            self._validate_slow(stream)
+            check_run(self)
         if self.replay is not None:
             self.replay.ratio_table(self.steps)
             if self.replay.policy == "class_balanced" and info["task"] != "classification":
@@ -164,63 +164,6 @@ class RunSpec:
                     f"RunSpec: replay.policy='class_balanced' needs a classification task; "
                     f"{stream.tasks[0].name!r} is {info['task']!r} (use 'reservoir' or 'fifo')"
                 )
-
-    def _validate_slow(self, stream: TaskStream) -> None:
-        for name, knob in slow_knobs(self.slow).items():
-            try:
-                knob.table(name, self.steps)
-            except ValueError as e:
-                raise ValueError(f"RunSpec: {e}") from None
-        la = self.slow.lookahead
-        if (
-            la is not None
-            and la.momentum != "keep"
-            and self.optimizer.name
-            not in (
-                "SGD",
-                "AdamW",
-                "Lion",
-            )
-        ):
-            raise ValueError(
-                f"RunSpec: slow.lookahead.momentum={la.momentum!r} needs an optimizer with one "
-                f"momentum buffer (SGD, AdamW or Lion); {self.optimizer.name} allows only 'keep'"
-            )
-        info = _data.info(stream.tasks[0])
-        if self.slow.consistency is not None and self.replay is None:
-            raise ValueError(
-                "RunSpec: slow.consistency acts on the replayed examples and needs a replay "
-                "memory (replay=Replay(...))"
-            )
-        if (self.slow.consistency is not None or self.slow.error_memory is not None) and (
-            not isinstance(self.model, MLP) or info["task"] != "classification"
-        ):
-            raise ValueError(
-                "RunSpec: slow.consistency and slow.error_memory need an MLP on a classification "
-                f"dataset (one label per example); got {type(self.model).__name__} on "
-                f"{stream.tasks[0].name!r} ({info['task']})"
-            )
-        if self.slow.align is not None and (
-            not isinstance(self.model, MLP)
-            or not self.model.hidden
-            or not isinstance(self.data, TaskStream)
-            or info["task"] != "classification"
-        ):
-            raise ValueError(
-                "RunSpec: slow.align retrains an MLP's head (it needs a hidden layer) from class "
-                "statistics after each task of a classification TaskStream"
-            )
-        mem = self.slow.error_memory
-        if mem is not None and mem.size < self.batch_size:
-            raise ValueError(
-                f"RunSpec: slow.error_memory.size={mem.size} must be at least "
-                f"batch_size={self.batch_size} (a batch enters the memory at once)"
-            )
-        if la is not None and la.sync == "tasks" and not isinstance(self.data, TaskStream):
-            raise ValueError(
-                "RunSpec: slow.lookahead.sync='tasks' syncs at task switches and needs a "
-                "TaskStream as data; use sync='steps' on a plain dataset"
-            )
 
     # -- serialisation -----------------------------------------------------------------------
 

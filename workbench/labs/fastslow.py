@@ -30,15 +30,11 @@ Examples
 
 from __future__ import annotations
 
-import numpy as np
 import param
-import torch
 import xarray as xr
 
 from ..data import data_spec
 from ..drift import drifting
-from ..landscape.directions import pca_directions
-from ..landscape.planes import Plane
 from ..models import MLP
 from ..optim import SGD, AdamW
 from ..replay import Replay
@@ -46,9 +42,9 @@ from ..schedules import piecewise
 from ..slow import EMA, ClassifierAlignment, ErrorMemory, Lookahead, Slow
 from ..spec import RunSpec, grid
 from ..stream_builders import class_incremental
-from ..track import Track, snapshots
-from .base import Lab, LiveKnob
-from .fastslow_presets import PRESETS
+from ..track import Track
+from .base import Lab
+from .fastslow_presets import LIVE_KNOBS, PRESETS
 
 __all__ = ["FastSlowLab", "PRESETS", "SETTINGS"]
 
@@ -62,76 +58,13 @@ PRETRAIN_CLASSES = 6  # the slow learner's backbone is pretrained on digits 0-5
 HORIZON_K = 5  # the horizon setting's Lookaheads sync every 5 steps (alpha = 5 / horizon)
 
 
-def _live(name, label, doc, bounds, step, default, soft=None) -> LiveKnob:
-    return LiveKnob(
-        name, label, doc, bounds, default=default, softbounds=soft, step=step, slider=True
-    )
-
-
 class FastSlowLab(Lab):
     """Fast and slow learning: the knobs, the sweep of each setting, its views."""
 
     title = "Fast and slow learning: slow weights, slow learners, fast memories"
     science = "docs/science/fastslow.md"
     presets = PRESETS
-    live_knobs = (
-        _live(
-            "lookahead_alpha",
-            "Lookahead α, all runs (live)",
-            "How far the slow weights move toward the fast ones at each sync, from the next "
-            "chunk on (1: the inner optimizer alone).",
-            (0.01, 1.0),
-            0.01,
-            0.5,
-        ),
-        _live(
-            "lookahead_k",
-            "Lookahead k, all runs (live)",
-            "Fast steps between syncs, from the next sync on.",
-            (1, 100),
-            1,
-            5,
-            (1, 20),
-        ),
-        _live(
-            "ema_beta",
-            "EMA β, all runs (live)",
-            "The EMA's decay from the next chunk on; its horizon is 1/(1 − β) steps.",
-            (0.0, 0.9999),
-            0.001,
-            0.99,
-            (0.5, 0.999),
-        ),
-        _live(
-            "backbone_lr",
-            "Backbone/head LR ratio, all runs (live)",
-            "The backbone's learning rate as a multiple of the head's, from the next chunk on "
-            "(after pretraining).",
-            (0.0, 1.0),
-            0.01,
-            0.1,
-        ),
-        _live(
-            "consistency",
-            "Consistency weight, all runs (live)",
-            "CLS-ER's pull of the working model toward the better of its plastic and stable "
-            "EMAs on replayed examples.",
-            (0.0, 5.0),
-            0.01,
-            0.1,
-            (0.0, 1.0),
-        ),
-        _live(
-            "memory_weight",
-            "Error memory weight λ, all runs (live)",
-            "How much of the nearest recent errors is added to a prediction (0: the slow model "
-            "alone).",
-            (0.0, 5.0),
-            0.05,
-            1.0,
-            (0.0, 2.0),
-        ),
-    )
+    live_knobs = LIVE_KNOBS
     colour_by = {"setting": ("name",), "seed": ("seed",), "run": ("label",)}
     name_label = "setting"
 
@@ -468,43 +401,3 @@ class FastSlowLab(Lab):
         without classifier alignment (class-IL accuracy of old classes is 0 at every ratio
         then: the head's bias toward new classes), class-IL otherwise."""
         return "task_acc_til" if self.setting == "slow learner" and not self.align else "task_acc"
-
-    def plane(self, ds: xr.Dataset, run: int, copy: str) -> Plane:
-        """The plane the fast and slow paths of run ``run`` vary most in near the end: centred
-        at copy ``copy``'s last weights, spanned by the two principal directions of the last
-        half of both paths (orthonormal: both axes in the same units of parameter distance).
-        On it the fast weights' bouncing and the slow copy's smoother path are side by side."""
-        fast = torch.as_tensor(snapshots(ds, run)[1]).double()
-        slow = torch.as_tensor(snapshots(ds, run, copy)[1]).double()
-        half = len(fast) // 2
-        pca = pca_directions(torch.cat([fast[half:], slow[half:]]), center=slow[-1])
-        d1, d2 = pca["directions"].float()
-        explained = ", ".join(f"{float(e):.0%}" for e in pca["explained"])
-        plane = Plane(
-            slow[-1].float(),
-            d1,
-            d2,
-            provenance={
-                "kind": "pca of the last half of the fast and slow paths",
-                "explained": explained,
-            },
-        )
-        a, b = plane.project(fast[-1])[0]
-        plane.points = {f"{copy} end": (0.0, 0.0), "fast end": (float(a), float(b))}
-        return plane
-
-    def window(self, ds: xr.Dataset, run: int, plane: Plane) -> tuple[tuple, tuple]:
-        """The grid's window: the last half of the run's paths on ``plane``, with a margin."""
-        paths = self.paths(ds, run, plane)
-        tail = [p[len(p) // 2 :] for p in paths.values()]
-        return plane.extent(np.concatenate(tail))
-
-    def paths(self, ds: xr.Dataset, run: int, plane: Plane) -> dict[str, np.ndarray]:
-        """Run ``run``'s fast path and each copy's path on ``plane``: ``{"fast": [T, 2], ...}``."""
-        out = {"fast": plane.project(snapshots(ds, run)[1])}
-        for copy in ds["copy"].values[1:] if "copy" in ds.coords else ():
-            try:
-                out[str(copy)] = plane.project(snapshots(ds, run, str(copy))[1])
-            except ValueError:  # a run without this copy (another bucket)
-                continue
-        return out

@@ -1,8 +1,77 @@
-"""The fast/slow lab's presets: named knob sets, each with what to watch (``PRESETS``)."""
+"""The fast/slow lab's presets: named knob sets, each with what to watch (``PRESETS``), and its
+live knobs (``LIVE_KNOBS``: the setting's ratio, turned while a sweep trains)."""
 
 from __future__ import annotations
 
-__all__ = ["PRESETS"]
+from .base import LiveKnob
+
+__all__ = ["LIVE_KNOBS", "PRESETS"]
+
+
+def _live(name, label, doc, bounds, step, default, soft=None) -> LiveKnob:
+    return LiveKnob(
+        name, label, doc, bounds, default=default, softbounds=soft, step=step, slider=True
+    )
+
+
+# the page shows only those the setting's runs have (FastSlowLab.live_applies)
+LIVE_KNOBS = (
+    _live(
+        "lookahead_alpha",
+        "Lookahead α, all runs (live)",
+        "How far the slow weights move toward the fast ones at each sync, from the next "
+        "chunk on (1: the inner optimizer alone).",
+        (0.01, 1.0),
+        0.01,
+        0.5,
+    ),
+    _live(
+        "lookahead_k",
+        "Lookahead k, all runs (live)",
+        "Fast steps between syncs, from the next sync on.",
+        (1, 100),
+        1,
+        5,
+        (1, 20),
+    ),
+    _live(
+        "ema_beta",
+        "EMA β, all runs (live)",
+        "The EMA's decay from the next chunk on; its horizon is 1/(1 − β) steps.",
+        (0.0, 0.9999),
+        0.001,
+        0.99,
+        (0.5, 0.999),
+    ),
+    _live(
+        "backbone_lr",
+        "Backbone/head LR ratio, all runs (live)",
+        "The backbone's learning rate as a multiple of the head's, from the next chunk on "
+        "(after pretraining).",
+        (0.0, 1.0),
+        0.01,
+        0.1,
+    ),
+    _live(
+        "consistency",
+        "Consistency weight, all runs (live)",
+        "CLS-ER's pull of the working model toward the better of its plastic and stable "
+        "EMAs on replayed examples.",
+        (0.0, 5.0),
+        0.01,
+        0.1,
+        (0.0, 1.0),
+    ),
+    _live(
+        "memory_weight",
+        "Error memory weight λ, all runs (live)",
+        "How much of the nearest recent errors is added to a prediction (0: the slow model alone).",
+        (0.0, 5.0),
+        0.05,
+        1.0,
+        (0.0, 2.0),
+    ),
+)
 
 PRESETS: dict[str, tuple[dict, str]] = {
     "lookahead-k-alpha": (

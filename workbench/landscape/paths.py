@@ -17,7 +17,16 @@ import xarray as xr
 from ..track import snapshots
 from .planes import Plane
 
-__all__ = ["distance_from_init", "path_names", "path_steps", "project_paths", "snapshot_at"]
+__all__ = [
+    "copy_paths",
+    "copy_plane",
+    "distance_from_init",
+    "path_names",
+    "path_steps",
+    "project_paths",
+    "snapshot_at",
+    "tail_window",
+]
 
 
 def distance_from_init(ds: xr.Dataset) -> xr.DataArray:
@@ -144,3 +153,45 @@ def snapshot_at(ds: xr.Dataset, run: int, step: int | None = None) -> torch.Tens
             f"snapshot_at: run {run} has no snapshot at step {step}; its steps: {steps.tolist()}"
         )
     return torch.as_tensor(theta[int(hit[0])])
+
+
+# -- fast and slow weights ------------------------------------------------------------------------
+
+
+def copy_plane(ds: xr.Dataset, run: int, copy: str) -> Plane:
+    """The plane run ``run``'s fast path and its slow copy ``copy``'s path (:mod:`workbench.slow`)
+    vary most in near the end: centred at the copy's last weights, spanned by the two principal
+    directions of the last half of both paths (orthonormal, so both axes are in the same units
+    of parameter distance). On it the fast weights and the slow copy's smoother, trailing path
+    lie side by side.
+    """
+    from .directions import pca_directions
+
+    fast = torch.as_tensor(snapshots(ds, run)[1]).double()
+    slow = torch.as_tensor(snapshots(ds, run, copy)[1]).double()
+    half = len(fast) // 2
+    pca = pca_directions(torch.cat([fast[half:], slow[half:]]), center=slow[-1])
+    d1, d2 = pca["directions"].float()
+    explained = ", ".join(f"{float(e):.0%}" for e in pca["explained"])
+    kind = "pca of the last half of the fast and slow paths"
+    plane = Plane(slow[-1].float(), d1, d2, provenance={"kind": kind, "explained": explained})
+    a, b = plane.project(fast[-1])[0]
+    plane.points = {f"{copy} end": (0.0, 0.0), "fast end": (float(a), float(b))}
+    return plane
+
+
+def copy_paths(ds: xr.Dataset, run: int, plane: Plane) -> dict[str, np.ndarray]:
+    """Run ``run``'s fast path and each of its slow copies' paths on ``plane``:
+    ``{"fast": [T, 2], "slow": [T, 2], ...}``."""
+    out = {"fast": plane.project(snapshots(ds, run)[1])}
+    for copy in ds["copy"].values[1:] if "copy" in ds.coords else ():
+        try:
+            out[str(copy)] = plane.project(snapshots(ds, run, str(copy))[1])
+        except ValueError:  # a run without this copy (another bucket)
+            continue
+    return out
+
+
+def tail_window(plane: Plane, paths: dict[str, np.ndarray]) -> tuple[tuple, tuple]:
+    """A grid window covering the last half of every path on ``plane``, with a margin."""
+    return plane.extent(np.concatenate([p[len(p) // 2 :] for p in paths.values()]))

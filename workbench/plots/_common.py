@@ -150,3 +150,16 @@ def _knob_marks(fig: go.Figure, ds: xr.Dataset, labels: Mapping[str, str], **whe
             yanchor="bottom",
             font=dict(size=11, color="#b91c1c"),
         )
+
+
+def _layout(fig: go.Figure, title: str | None, height: int = 420) -> go.Figure:
+    """The house layout of a figure with its legend below the plot: white template, ``height``
+    pixels, room for the title when there is one."""
+    fig.update_layout(
+        title=title,
+        template="plotly_white",
+        height=height,
+        legend=dict(orientation="h", yanchor="top", y=-0.18, x=0),
+        margin=dict(t=60 if title else 40, b=40),
+    )
+    return fig

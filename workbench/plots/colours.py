@@ -127,6 +127,10 @@ class ColourMap:
         return f"ColourMap({self._colours})"
 
 
+#: What a figure's ``colours`` argument takes: a page's map, a plain mapping, or ``None``.
+Colours = ColourMap | Mapping[str, str] | None
+
+
 def colour_of(colours: ColourMap | Mapping[str, str] | None) -> ColourMap:
     """The :class:`ColourMap` a figure builder colours with: ``colours`` itself, a map that
     keeps a plain mapping's colours (and gives other names the unused ones), or a fresh map.

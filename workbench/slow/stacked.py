@@ -263,6 +263,34 @@ class SlowState:
         if self.ema is not None:
             self.ema.lerp_(flat.unsqueeze(0), c[r : r + len(self.ema)] * a)
 
+    @torch.no_grad()
+    def evaluate(self, evaluator, model: StackedModel, full: bool, current: int, stream: bool):
+        """The fast weights and every slow copy evaluated as rows of one pass of ``evaluator``
+        (:class:`~workbench.evaluation.Evaluator`). Returns the fast weights' results
+        (``loss``/``acc`` ``[N, tasks]``) and the copies': ``copy_eval_loss``/``copy_eval_acc``
+        ``[N, C]`` on task ``current``, ``copy_distance`` ``‖copy − fast‖`` ``[N, C]`` and, on a
+        stream (``stream``), ``copy_task_loss``/``copy_task_acc`` ``[N, C, tasks]``; copy 0 is the
+        fast weights."""
+        n_copies, fast = 1 + len(self.copies), model.flat
+        rows = torch.cat([fast, *self.copy_rows()])  # (C * N, P)
+        every = {
+            k: v.view(n_copies, fast.shape[0], -1)
+            for k, v in evaluator(
+                StackedModel.of_rows(self.config, self.layout, rows), full=full
+            ).items()
+        }  # (C, N, tasks) each
+        out = {
+            "copy_eval_loss": every["loss"][:, :, current].T,  # (N, C)
+            "copy_eval_acc": every["acc"][:, :, current].T,
+            "copy_distance": torch.stack(
+                [torch.linalg.vector_norm(c - fast, dim=1) for c in rows.chunk(n_copies)], 1
+            ),
+        }
+        if stream:
+            out["copy_task_loss"] = every["loss"].transpose(0, 1)  # (N, C, tasks)
+            out["copy_task_acc"] = every["acc"].transpose(0, 1)
+        return {k: v[0] for k, v in every.items()}, out
+
     def copy_rows(self) -> list[torch.Tensor]:
         """The slow copies' weights ``[N, P]`` each, in :attr:`copies` order."""
         out = [self.weights] if self.weights is not None else []
