@@ -389,3 +389,17 @@ def test_reptile_on_few_shot_episodes_matches_the_reference():
         ref = train_reference(bucket.specs[i])
         torch.testing.assert_close(bucket.model.flat[i], ref["params"], rtol=0, atol=1e-5)
         torch.testing.assert_close(bucket.slow.weights[i], ref["copies"]["slow"], rtol=0, atol=1e-5)
+
+
+def test_a_live_slow_knob_out_of_range_is_refused_at_once():
+    spec = _spec(Slow(lookahead=Lookahead(), ema=EMA(beta=0.9)))
+    s = wb.Session([spec], chunk_steps=10)
+    for name, value, allowed in [
+        ("lookahead_k", 2.5, "a whole number >= 1"),
+        ("ema_beta", 1.5, r"\[0, 1\)"),
+        ("lookahead_alpha", 0.0, r"\(0, 1\]"),
+    ]:
+        with pytest.raises(ValueError, match=f"Session: knob {name}={value} must be {allowed}"):
+            s.set_knob(name, value)
+    with pytest.raises(ValueError, match="knob 'backbone_lr' is not live"):
+        s.set_knob("backbone_lr", 0.5)

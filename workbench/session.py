@@ -319,6 +319,11 @@ class Session:
                 raise ValueError(f"Session: knob {name}={v!r} must be a number or a function")
             if not np.isfinite(float(v)) or float(v) < 0:
                 raise ValueError(f"Session: knob {name}={v!r} must be a finite number >= 0")
+            knob = next(
+                (slow_knobs(s.slow)[name] for s in self.specs if _has_slow_knob(s, name)), None
+            )
+            if knob is not None and bool(knob.bad(torch.tensor([float(v)], dtype=torch.float64))):
+                raise ValueError(f"Session: knob {name}={v!r} must be {knob.allowed}")
 
     def _poke(self) -> None:
         with self._lock:
