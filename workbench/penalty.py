@@ -39,6 +39,8 @@ from typing import Any
 
 import torch
 
+from ._fields import check_keys
+
 __all__ = ["Penalty", "KINDS", "StackedPenalty", "fisher_indices"]
 
 KINDS = ("l2", "ewc")
@@ -84,11 +86,7 @@ class Penalty:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Penalty:
-        allowed = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - allowed)
-        if unknown:
-            names = ", ".join(sorted(allowed))
-            raise ValueError(f"Penalty.from_dict: unknown key {unknown[0]!r}; allowed: {names}")
+        check_keys(cls, d)
         return cls(**d)
 
 

@@ -69,6 +69,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ._fields import check_keys
 from .schedules import Schedule, as_schedule, from_dict
 
 __all__ = ["Replay", "POLICIES", "SCHEDULES", "StackedMemory", "ReferenceMemory", "task_weights"]
@@ -165,11 +166,7 @@ class Replay:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Replay:
         d = dict(d)
-        allowed = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - allowed)
-        if unknown:
-            allowed_ = ", ".join(sorted(allowed))
-            raise ValueError(f"Replay.from_dict: unknown key {unknown[0]!r}; allowed: {allowed_}")
+        check_keys(cls, d)
         if isinstance(d.get("ratio"), dict):
             d["ratio"] = from_dict(d["ratio"])
         return cls(**d)

@@ -35,6 +35,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from ._fields import check_keys
+
 __all__ = ["Track", "Snapshots", "snapshots", "Tracker", "TRACK_METRICS"]
 
 #: Per-run series recorded at ``sharp_step`` s.
@@ -100,11 +102,7 @@ class Track:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Track:
-        allowed = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - allowed)
-        if unknown:
-            names = ", ".join(sorted(allowed))
-            raise ValueError(f"Track.from_dict: unknown key {unknown[0]!r}; allowed: {names}")
+        check_keys(cls, d)
         return cls(**d)
 
 

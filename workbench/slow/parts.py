@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 import torch
 
+from .._fields import check_keys
 from ..schedules import Schedule, as_schedule, from_dict
 
 __all__ = ["EMA", "ErrorMemory", "Hyper", "Knob", "Lookahead", "MOMENTUM_MODES", "SYNC_MODES"]
@@ -107,13 +108,7 @@ class _Part:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]):
-        allowed = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - allowed)
-        if unknown:
-            names = ", ".join(sorted(allowed))
-            raise ValueError(
-                f"{cls.__name__}.from_dict: unknown key {unknown[0]!r}; allowed: {names}"
-            )
+        check_keys(cls, d)
         return cls(**{k: _from_json(v) for k, v in d.items()})
 
 

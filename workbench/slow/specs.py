@@ -43,9 +43,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
+from .._fields import check_keys
 from ..schedules import as_schedule
 from .align import ClassifierAlignment
 from .parts import EMA, ErrorMemory, Hyper, Knob, Lookahead, _check, _from_json, _to_json
@@ -163,11 +164,7 @@ class Slow:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Slow:
-        allowed = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - allowed)
-        if unknown:
-            names = ", ".join(sorted(allowed))
-            raise ValueError(f"Slow.from_dict: unknown key {unknown[0]!r}; allowed: {names}")
+        check_keys(cls, d)
         la, mem = d.get("lookahead"), d.get("error_memory")
         return cls(
             lookahead=None if la is None else Lookahead.from_dict(la),

@@ -89,12 +89,13 @@ class SlowState:
         self.slow = slows[0]
         self.steps, self.starts, self.device = steps, tuple(starts), flat.device
         self.copies = self.slow.copies
-        self.names = tuple(knobs(self.slow))
-        self.knobs = knobs(self.slow)  # ranges (shared by the bucket's runs)
+        self.knobs = knobs(self.slow)  # names and ranges (shared by the bucket's runs)
+        self.names = tuple(self.knobs)
         # float64 tables on the host: (K, N, T)
+        per_run = [knobs(s) for s in slows]
         self.tables = (
             np.stack(
-                [np.stack([knobs(s)[k].table(k, steps).numpy() for s in slows]) for k in self.names]
+                [np.stack([own[k].table(k, steps).numpy() for own in per_run]) for k in self.names]
             )
             if self.names
             else np.zeros((0, len(slows), steps))
