@@ -141,6 +141,13 @@ def test_zooming_computes_the_window_once_and_comes_back_from_the_cache(app):
     app.view.job.result(60)
     assert _window(app) == [-0.2, 0.1, 0.0, 0.3] and app.view.cache.hits == hits + 2
     assert app.view.cache.misses == misses + 1
+    # the mode bar's reset states both ranges as pairs: back to the drawn window too
+    reset = {"xaxis.range": base[:2], "yaxis.range": base[2:]}
+    app.view.contour.relayout_data = reset
+    app.view.job.result(60)
+    assert _window(app) == base and app.view.cache.hits == hits + 3
+    app.view.contour.relayout_data = {"xaxis.range": [0.0, None]}  # half a range: nothing to do
+    assert _window(app) == base and app.view.contour.config == {"doubleClick": "autosize"}
 
 
 def test_interpolations_between_the_chosen_points(app):

@@ -56,6 +56,8 @@ def test_a_sweep_trains_and_its_landscape_is_drawn(server, page, cpu_load):
     page.mouse.up()
     expect(status).not_to_have_text(drawn, timeout=60_000)
     expect(status).to_contain_text("· done", timeout=60_000)
+    # a double click asks for autorange, never plotly's "reset" to a range it saw first
+    assert plot.evaluate("gd => gd._context.doubleClick") == "autosize"
     plot.locator(".nsewdrag").first.dblclick()  # back to the drawn window (from the cache)
     expect(status).to_have_text(drawn, timeout=60_000)
 

@@ -49,7 +49,11 @@ class PlaneView:
         self.kind = pn.widgets.RadioButtonGroup(options=["contour", "3-D surface"], value="contour")
         self.progress = pn.indicators.Progress(value=0, max=1, width=220, visible=False)
         self.status = pn.pane.Markdown("", css_classes=["grid-status"])
-        self.contour = pn.pane.Plotly(None, sizing_mode="stretch_width", height=620)
+        # A double click always asks for autorange (plotly's default may instead "reset" to
+        # whichever range it first saw, which after a zoom can be the zoomed one).
+        self.contour = pn.pane.Plotly(
+            None, sizing_mode="stretch_width", height=620, config={"doubleClick": "autosize"}
+        )
         self.kind.param.watch(lambda _: self.render(), "value")
         self.contour.param.watch(self._relayout, "relayout_data")
 
@@ -124,21 +128,31 @@ class PlaneView:
         self.contour.object = fig
 
     def _relayout(self, event) -> None:
-        """A box zoom on the contour: that window at full resolution; a double click: back."""
+        """A box zoom on the contour: that window at full resolution; a double click: back.
+
+        Plotly states a range as ``xaxis.range[0]``/``[1]`` (a box zoom) or as a pair
+        ``xaxis.range`` (the mode bar's reset); both are read."""
         r = event.new or {}
         if self.grid is None or self.kind.value != "contour":
             return
         if r.get("xaxis.autorange") or r.get("yaxis.autorange"):
             window = self.base
-        elif "xaxis.range[0]" in r and "yaxis.range[0]" in r:
-            window = (
-                (r["xaxis.range[0]"], r["xaxis.range[1]"]),
-                (r["yaxis.range[0]"], r["yaxis.range[1]"]),
-            )
         else:
-            return
+            window = tuple(_axis_range(r, axis) for axis in ("xaxis", "yaxis"))
+            if None in window:
+                return
         if not np.allclose(window, self.window(), rtol=1e-6, atol=1e-9):
             self.zoom(window)
 
     def close(self) -> None:
         self.worker.close()
+
+
+def _axis_range(relayout: dict, axis: str) -> tuple[float, float] | None:
+    """``(lo, hi)`` of ``axis`` in a plotly relayout event, or None when it has no full range."""
+    pair = relayout.get(f"{axis}.range")
+    if pair is None:
+        pair = relayout.get(f"{axis}.range[0]"), relayout.get(f"{axis}.range[1]")
+    if len(pair) != 2 or any(v is None for v in pair):
+        return None
+    return float(pair[0]), float(pair[1])
