@@ -13,8 +13,9 @@ import numpy as np
 import plotly.graph_objects as go
 import xarray as xr
 
+from ._curve_parts import _legend_name
 from .colours import variants
-from .curves import _legend_name, group_labels
+from .curves import group_labels
 
 
 def _by(ds: xr.Dataset, by: str | Sequence[str]) -> str | Sequence[str]:

@@ -1,4 +1,8 @@
-"""Training curves of a sweep: loss, accuracy and LR per run, grouped and coloured by a knob."""
+"""Training curves of a sweep: loss, accuracy and LR per run, grouped and coloured by a knob.
+
+:func:`training_curves` draws the figure in steps: its panels (:mod:`._curve_parts`), one group
+of runs in every panel, the last panel's LR, then the axes and what goes under the panels.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,22 @@ import plotly.graph_objects as go
 import xarray as xr
 from plotly.subplots import make_subplots
 
-from .colours import DASHES, REFERENCE, ColourMap, colour_of, variants
+from ._curve_parts import (
+    MAX_POINTS,
+    MAX_TASKS,
+    RUN_POINTS,
+    _late_range,
+    _legend_name,
+    _Panel,
+    _panels,
+    _previous_traces,
+    _runs_trace,
+    _short_labels,
+    _thin,
+    group_labels,
+    smooth,
+)
+from .colours import DASHES, ColourMap, colour_of, variants
 
 __all__ = [
     "MAX_COLUMNS",
@@ -24,61 +43,10 @@ __all__ = [
     "training_curves",
 ]
 
-MAX_POINTS = 600  # points per median or LR curve drawn; longer curves are strided
-RUN_POINTS = 200  # points per single run's thin line (many runs: the browser draws them all)
 MAX_COLUMNS = 5  # panels per row; more panels wrap onto another row
-MAX_TASKS = 4  # per-task loss panels drawn by default
 STEP_TITLE = "step (optimizer updates)"
 NOTE_CHARS = 48  # characters per line of a note under a panel
-
-
-def smooth(y: np.ndarray, window: int) -> np.ndarray:
-    """Trailing moving average along the last axis (NaN-aware; the first points average less).
-
-    Examples
-    --------
-    >>> smooth(np.array([1.0, 3.0, 5.0, 7.0]), 2).tolist()
-    [1.0, 2.0, 4.0, 6.0]
-    """
-    if window <= 1:
-        return y
-    y = np.asarray(y, dtype=np.float64)
-    ok = np.isfinite(y)
-    csum = np.cumsum(np.where(ok, y, 0.0), axis=-1)
-    ccount = np.cumsum(ok, axis=-1)
-    pad = [(0, 0)] * (y.ndim - 1) + [(window, 0)]
-    csum = np.pad(csum, pad)
-    ccount = np.pad(ccount, pad)
-    total = csum[..., window:] - csum[..., :-window]
-    count = ccount[..., window:] - ccount[..., :-window]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(count > 0, total / np.maximum(count, 1), np.nan)
-
-
-def group_labels(ds: xr.Dataset, by: str | Sequence[str] = "group") -> list[str]:
-    """One label per run naming its values of the run coordinates ``by`` (``"group"``: the
-    Dataset's own grouping, runs that differ only in their seed).
-
-    Examples
-    --------
-    >>> ds = xr.Dataset(coords={"run": [0, 1, 2], "seed": ("run", [0, 1, 0]),
-    ...                         "kind": ("run", ["wsd", "wsd", "cos"])})
-    >>> group_labels(ds, "kind"), group_labels(ds, ["kind", "seed"])[1]
-    (['wsd', 'wsd', 'cos'], 'kind=wsd, seed=1')
-    """
-    names = [by] if isinstance(by, str) else list(by)
-    for name in names:
-        if name not in ds.coords or ds[name].dims != ("run",):
-            allowed = [k for k, c in ds.coords.items() if c.dims == ("run",) and k != "run"]
-            raise ValueError(
-                f"group_labels: by={name!r} is not a run coordinate; allowed: {allowed}"
-            )
-    if len(names) == 1:
-        return [str(v) for v in ds[names[0]].values.tolist()]
-    return [
-        ", ".join(f"{n}={v}" for n, v in zip(names, vals, strict=True))
-        for vals in zip(*(ds[n].values.tolist() for n in names), strict=True)
-    ]
+LAST_TITLES = {"lr": "learning rate", "replay_ratio": "replay ratio"}  # last panel: its title
 
 
 def training_curves(
@@ -179,11 +147,55 @@ def training_curves(
     """
     if task_metric not in ("loss", "acc"):
         raise ValueError(f"training_curves: task_metric={task_metric!r}; allowed: 'loss', 'acc'")
-    if last not in ("lr", "replay_ratio") or last not in ds:
-        have = [v for v in ("lr", "replay_ratio") if v in ds]
+    if last not in LAST_TITLES or last not in ds:
+        have = [v for v in LAST_TITLES if v in ds]
         raise ValueError(f"training_curves: last={last!r} is not in the Dataset; allowed: {have}")
-    last_title = {"lr": "learning rate", "replay_ratio": "replay ratio"}[last]
     panels = _panels(ds, window=window, accuracy=accuracy, tasks=tasks, metric=task_metric)
+    names = [by] if isinstance(by, str) else list(by)
+    groups = _groups(ds, by, highlight=highlight, colours=colours, colour_key=colour_key)
+    titles = [p.title for p in panels] + [LAST_TITLES[last]]
+    fig, rows, cols = _grid(titles)
+    axes = [
+        {"xaxis": f"x{k + 1 if k else ''}", "yaxis": f"y{k + 1 if k else ''}"}
+        for k in range(len(titles))
+    ]
+    traces = []  # plain dicts, added at once: add_trace(row=, col=) per trace is slow
+    if previous is not None:
+        traces += _previous_traces(
+            previous, panels, names, window, previous_label, axes, last, task_metric
+        )
+    for group in groups:
+        traces += _group_traces(ds, group, panels, axes, highlight)
+        traces.append(_last_trace(ds, group, last, highlight, axes[-1]))
+    fig.add_traces(traces)
+    _style_axes(fig, ds, panels, cols, LAST_TITLES[last], focus)
+    _notes_and_legend(fig, panels, rows, title, names)
+    return fig
+
+
+@dataclasses.dataclass(frozen=True)
+class _Group:
+    """One group of runs as :func:`training_curves` draws it."""
+
+    label: str
+    runs: list[int]  # their positions in the Dataset
+    solid: list[int]  # those drawn solid (or dashed, by ``dash``), and
+    dotted: list[int]  # those drawn dotted: they diverged
+    colour: str
+    dash: str
+    faded: bool  # another group's run is highlighted
+    legend: str  # its legend entry: "wsd · 3 seeds"
+
+
+def _groups(
+    ds: xr.Dataset,
+    by: str | Sequence[str],
+    *,
+    highlight: int | None,
+    colours: ColourMap | Mapping[str, str] | None,
+    colour_key: Callable[[str], str] | None,
+) -> list[_Group]:
+    """The groups of runs by ``by``, in the order they come, with their colours and dashes."""
     labels = group_labels(ds, by)
     names = [by] if isinstance(by, str) else list(by)
     shorts = _short_labels(ds, names, labels)
@@ -194,93 +206,134 @@ def training_curves(
     cmap = colour_of(colours)
     styles = variants(labels, colour_key)
     lit = labels[highlight] if highlight is not None else None
-    n = len(panels) + 1  # and the learning rate
+    diverged = ds.diverged_step.values >= 0
+    seeds = ds.seed.values if "seed" in ds.coords else None
+    out = []
+    for g in dict.fromkeys(labels):
+        idx = [i for i, lab in enumerate(labels) if lab == g]
+        key, variant = styles[g]
+        out.append(
+            _Group(
+                label=g,
+                runs=idx,
+                solid=[i for i in idx if not diverged[i]],
+                dotted=[i for i in idx if diverged[i]],
+                colour=cmap[key],
+                dash=DASHES[variant % len(DASHES)],
+                faded=lit is not None and g != lit,
+                legend=_legend_name(shorts[g], idx, seeds),
+            )
+        )
+    return out
+
+
+def _grid(titles: list[str]) -> tuple[go.Figure, int, int]:
+    """An empty figure of one panel per title, at most :data:`MAX_COLUMNS` to a row; its
+    numbers of rows and columns."""
+    n = len(titles)
     rows = -(-n // MAX_COLUMNS)
     cols = -(-n // rows)
     fig = make_subplots(
         rows=rows,
         cols=cols,
-        subplot_titles=[p.title for p in panels] + [last_title],
+        subplot_titles=titles,
         horizontal_spacing=0.06 if cols > 4 else 0.07 if cols > 3 else 0.08,
         vertical_spacing=0.22 if rows > 1 else 0.0,
     )
-    axes = [
-        {"xaxis": f"x{k + 1 if k else ''}", "yaxis": f"y{k + 1 if k else ''}"} for k in range(n)
-    ]
-    traces = []  # plain dicts, added at once: add_trace(row=, col=) per trace is slow
-    if previous is not None:
-        traces += _previous_traces(
-            previous, panels, names, window, previous_label, axes, last, task_metric
-        )
-    diverged = ds.diverged_step.values >= 0
-    seeds = ds.seed.values if "seed" in ds.coords else None
-    for g in dict.fromkeys(labels):
-        idx = [i for i, lab in enumerate(labels) if lab == g]
-        key, variant = styles[g]
-        color, dash = cmap[key], DASHES[variant % len(DASHES)]
-        faded = lit is not None and g != lit
-        legend = _legend_name(shorts[g], idx, seeds)
-        for k, panel in enumerate(panels):
-            x, v = _thin(ds[panel.x].values, panel.values)
-            # every run of the group as one trace (NaN between runs; customdata: the run)
-            xr_, vr = _thin(ds[panel.x].values, panel.values, RUN_POINTS)
-            for dots in (False, True):
-                members = [i for i in idx if diverged[i] == dots]
-                if members:
-                    run_dash = "dot" if dots else dash
-                    traces.append(_runs_trace(xr_, vr, members, color, g, faded, run_dash, axes[k]))
-            with warnings.catch_warnings():  # steps no run of the group reached yet: NaN
-                warnings.simplefilter("ignore", RuntimeWarning)
-                med = np.nanmedian(v[idx], axis=0)
-            traces.append(
-                dict(
-                    type="scatter",
-                    x=x,
-                    y=med,
-                    mode="lines",
-                    legendgroup=g,
-                    showlegend=k == 0,
-                    name=legend,
-                    opacity=0.25 if faded else 1.0,
-                    line=dict(color=color, width=2.5, dash=dash),
-                    meta={"group": g},
-                    **axes[k],
-                )
-            )
-            if highlight in idx:
+    return fig, rows, cols
+
+
+def _group_traces(
+    ds: xr.Dataset, group: _Group, panels: list[_Panel], axes: list[dict], highlight: int | None
+) -> list[dict]:
+    """A group's lines in each panel: its runs thin (as one trace, NaN between runs;
+    ``customdata``: the run), their median thick, and the highlighted run bold."""
+    traces = []
+    for k, panel in enumerate(panels):
+        x, v = _thin(ds[panel.x].values, panel.values)
+        xr_, vr = _thin(ds[panel.x].values, panel.values, RUN_POINTS)
+        for members, dash in ((group.solid, group.dash), (group.dotted, "dot")):
+            if members:
                 traces.append(
-                    dict(
-                        type="scatter",
-                        x=x,
-                        y=v[highlight],
-                        mode="lines",
-                        name=str(ds.label.values[highlight]),
-                        showlegend=False,
-                        line=dict(color=color, width=3.5, dash=dash),
-                        meta={"run": highlight},
-                        hovertemplate=f"{ds.label.values[highlight]}<br>step %{{x}}: %{{y:.4g}}"
-                        "<extra></extra>",
-                        **axes[k],
+                    _runs_trace(
+                        xr_, vr, members, group.colour, group.label, group.faded, dash, axes[k]
                     )
                 )
-        x, lr = _thin(ds.step.values, ds[last].values)
+        with warnings.catch_warnings():  # steps no run of the group reached yet: NaN
+            warnings.simplefilter("ignore", RuntimeWarning)
+            med = np.nanmedian(v[group.runs], axis=0)
         traces.append(
             dict(
                 type="scatter",
                 x=x,
-                y=lr[idx[0] if highlight not in idx else highlight],
+                y=med,
                 mode="lines",
-                name=legend,
-                legendgroup=g,
-                showlegend=False,
-                opacity=0.25 if faded else 1.0,
-                line=dict(color=color, width=2, dash=dash),
-                meta={"group": g},
-                **axes[n - 1],
+                legendgroup=group.label,
+                showlegend=k == 0,
+                name=group.legend,
+                opacity=0.25 if group.faded else 1.0,
+                line=dict(color=group.colour, width=2.5, dash=group.dash),
+                meta={"group": group.label},
+                **axes[k],
             )
         )
-    fig.add_traces(traces)
+        if highlight in group.runs:
+            traces.append(_highlight_trace(ds, x, v[highlight], highlight, group, axes[k]))
+    return traces
+
+
+def _highlight_trace(
+    ds: xr.Dataset, x: np.ndarray, y: np.ndarray, run: int, group: _Group, axes: dict
+) -> dict:
+    """The highlighted run's line, bold in its group's colour and dash."""
+    label = ds.label.values[run]
+    return dict(
+        type="scatter",
+        x=x,
+        y=y,
+        mode="lines",
+        name=str(label),
+        showlegend=False,
+        line=dict(color=group.colour, width=3.5, dash=group.dash),
+        meta={"run": run},
+        hovertemplate=f"{label}<br>step %{{x}}: %{{y:.4g}}<extra></extra>",
+        **axes,
+    )
+
+
+def _last_trace(
+    ds: xr.Dataset, group: _Group, last: str, highlight: int | None, axes: dict
+) -> dict:
+    """The group's line in the last panel (``last``: the LR or the replay ratio): its
+    highlighted run's, else its first run's."""
+    x, values = _thin(ds.step.values, ds[last].values)
+    return dict(
+        type="scatter",
+        x=x,
+        y=values[group.runs[0] if highlight not in group.runs else highlight],
+        mode="lines",
+        name=group.legend,
+        legendgroup=group.label,
+        showlegend=False,
+        opacity=0.25 if group.faded else 1.0,
+        line=dict(color=group.colour, width=2, dash=group.dash),
+        meta={"group": group.label},
+        **axes,
+    )
+
+
+def _style_axes(
+    fig: go.Figure,
+    ds: xr.Dataset,
+    panels: list[_Panel],
+    cols: int,
+    last_title: str,
+    focus: float | None,
+) -> None:
+    """Panel titles sized to fit, axis titles, one step range zoomed together, log axes, and
+    the y ranges fitted to the steps after ``focus``."""
     fig.update_annotations(font_size=14)  # the panel titles: five fit side by side
+    n = len(panels) + 1  # and the last panel
     for k in range(n):
         row, col = divmod(k, cols)
         # one step range in every panel, zoomed together
@@ -299,7 +352,13 @@ def training_curves(
                 row=row + 1,
                 col=col + 1,
             )
-    # Under the panels: the x titles, a panel's note (if any), then the legend, in pixels.
+
+
+def _notes_and_legend(
+    fig: go.Figure, panels: list[_Panel], rows: int, title: str | None, names: list[str]
+) -> None:
+    """Under the panels: the x titles, a panel's note (if any), then the legend, in pixels;
+    the figure's height to fit them."""
     notes = [(k, textwrap.wrap(p.note, NOTE_CHARS)) for k, p in enumerate(panels) if p.note]
     note_px = max((14 * len(lines) + 8 for _, lines in notes), default=0)
     for k, lines in notes:
@@ -331,193 +390,4 @@ def training_curves(
             title=dict(text=legend_title) if legend_title else None,
         ),
         margin=dict(l=60, r=20, t=top, b=bottom),
-    )
-    return fig
-
-
-@dataclasses.dataclass(frozen=True)
-class _Panel:
-    """One panel of :func:`training_curves`: what it shows, where its values come from."""
-
-    key: str  # what it shows, to find the same panel in a previous sweep
-    title: str
-    x: str  # the x coordinate (step or eval_step)
-    values: np.ndarray  # (run, x)
-    y_title: str
-    log: bool
-    note: str = ""
-
-
-def _panels(
-    ds: xr.Dataset,
-    *,
-    window: int,
-    accuracy: bool | str | None,
-    tasks: Sequence[str] | None,
-    metric: str = "loss",
-) -> list[_Panel]:
-    """The panels of ``ds`` before the learning rate's, in order."""
-    stream = _is_stream(ds)
-    names = ds.task.values.tolist() if stream else []
-    if tasks is not None and not stream:
-        raise ValueError(
-            f"training_curves: tasks={list(tasks)} but the runs are not on a data stream "
-            "(no task_loss); allowed: None"
-        )
-    if tasks is None:
-        tasks = names[:MAX_TASKS]
-    for name in tasks:
-        if name not in names:
-            raise ValueError(f"training_curves: tasks has {name!r}; allowed: {names}")
-    train = smooth(ds.train_loss.values, window)
-    out = [_Panel("train_loss", "training loss (smoothed)", "step", train, "loss (nats)", True)]
-    if tasks:
-        words, y_title = ("loss", "loss (nats)") if metric == "loss" else ("accuracy", "accuracy")
-        out += [
-            _Panel(
-                f"task_{metric}:{name}",
-                f"test {words} on {name}",
-                "eval_step",
-                ds[f"task_{metric}"].values[:, :, names.index(name)],
-                y_title,
-                metric == "loss",
-            )
-            for name in tasks
-        ]
-    else:
-        out.append(
-            _Panel("eval_loss", "test loss", "eval_step", ds.eval_loss.values, "loss (nats)", True)
-        )
-    if accuracy is None:
-        accuracy = not stream
-    if accuracy is not False:
-        title = "test accuracy" + (" (current task)" if stream else "")
-        note = accuracy if isinstance(accuracy, str) else ""
-        out.append(
-            _Panel("eval_acc", title, "eval_step", ds.eval_acc.values, "accuracy", False, note)
-        )
-    return out
-
-
-def _is_stream(ds: xr.Dataset) -> bool:
-    """Whether ``ds`` holds runs on a data stream of several tasks (a ``task_loss`` each)."""
-    return "task_loss" in ds and ds.sizes.get("task", 0) >= 2
-
-
-def _short_labels(ds: xr.Dataset, names: list[str], labels: list[str]) -> dict[str, str]:
-    """A short legend name per group label: the values of several ``by`` coordinates joined
-    by " · " (the legend's title names them), one coordinate's value as it is."""
-    if len(names) == 1:
-        return {g: g for g in labels}
-    parts = [group_labels(ds, name) for name in names]
-    return {g: " · ".join(p) for g, *p in zip(labels, *parts, strict=True)}
-
-
-def _legend_name(short: str, idx: list[int], seeds: np.ndarray | None) -> str:
-    """``"wsd · 3 seeds"`` (or ``"· 3 runs"`` when they are not one run per seed); a group of
-    one run is just its name."""
-    if len(idx) == 1:
-        return short
-    distinct = seeds is not None and len(set(seeds[idx].tolist())) == len(idx)
-    return f"{short} · {len(idx)} {'seeds' if distinct else 'runs'}"
-
-
-def _previous_traces(
-    previous: xr.Dataset,
-    panels: list[_Panel],
-    names: list[str],
-    window: int,
-    label: str,
-    axes: list[dict],
-    last: str = "lr",
-    metric: str = "loss",
-) -> list[dict]:
-    """The group medians (and LR, or the last panel's variable) of a previous sweep, thin and
-    grey, in the panels it shares with this one; one legend entry for all."""
-    by = names if all(n in previous.coords for n in names) else "group"
-    labels = group_labels(previous, by)
-    tasks = previous.task.values.tolist() if _is_stream(previous) else None  # all it has
-    theirs = {
-        p.key: p
-        for p in _panels(previous, window=window, accuracy=True, tasks=tasks, metric=metric)
-    }
-    pairs = [(k, theirs.get(p.key)) for k, p in enumerate(panels)]
-    if last in previous:
-        pairs.append((len(panels), _Panel("lr", "", "step", previous[last].values, "", False)))
-    out = []
-    for g in dict.fromkeys(labels):
-        idx = [i for i, lab in enumerate(labels) if lab == g]
-        for k, panel in pairs:
-            if panel is None:
-                continue
-            x, v = _thin(previous[panel.x].values, panel.values)
-            with warnings.catch_warnings():  # steps no run of the group reached yet: NaN
-                warnings.simplefilter("ignore", RuntimeWarning)
-                med = np.nanmedian(v[idx], axis=0) if panel.key != "lr" else v[idx[0]]
-            out.append(
-                dict(
-                    type="scatter",
-                    x=x,
-                    y=med,
-                    mode="lines",
-                    name=label,
-                    legendgroup="previous",
-                    legendrank=1001,  # after the current sweep's entries
-                    showlegend=not out,
-                    line=dict(color=REFERENCE, width=1.5),
-                    opacity=0.7,
-                    meta={"previous": g},
-                    hovertemplate=f"{label}: {g}<br>step %{{x}}: %{{y:.4g}}<extra></extra>",
-                    **axes[k],
-                )
-            )
-    return out
-
-
-def _late_range(x: np.ndarray, values: np.ndarray, focus: float, log: bool) -> list | None:
-    """A y range holding every value after ``focus`` of the x span (axis units: log10 if
-    ``log``), with a little room; ``None`` (autoscale) when there is nothing there yet."""
-    late = values[:, x >= focus * np.nanmax(x)] if x.size else values[:, :0]
-    ok = late[np.isfinite(late) & ((late > 0) if log else True)]
-    if ok.size == 0:
-        return None
-    lo, hi = float(ok.min()), float(ok.max())
-    if log:
-        lo, hi = np.log10(lo), np.log10(hi)
-    pad = 0.08 * (hi - lo) or 0.01 * max(abs(hi), 1e-3)
-    return [lo - pad, hi + pad]
-
-
-def _thin(
-    x: np.ndarray, values: np.ndarray, limit: int = MAX_POINTS
-) -> tuple[np.ndarray, np.ndarray]:
-    """Every k-th point (and the last) of curves longer than ``limit``."""
-    n = x.size
-    k = -(-n // limit)
-    if k <= 1:
-        return x, values
-    keep = np.unique(np.r_[np.arange(0, n, k), n - 1])
-    return x[keep], values[..., keep]
-
-
-def _runs_trace(x, values, members, color, group, faded, dash, axes) -> dict:
-    """The thin lines of ``members`` as one trace, NaN-separated, each point tagged with its run."""
-    n = x.size
-    xs = np.concatenate([np.r_[x, np.nan] for _ in members])
-    ys = np.concatenate([np.r_[values[i], np.nan] for i in members])
-    runs = np.repeat(np.asarray(members, dtype=np.float64), n + 1)
-    return dict(
-        type="scatter",
-        x=xs,
-        y=ys,
-        customdata=runs,
-        mode="lines",
-        legendgroup=group,
-        showlegend=False,
-        connectgaps=False,
-        opacity=0.08 if faded else 0.35,
-        line=dict(color=color, width=1, dash=dash),
-        meta={"runs": group},
-        hovertemplate="run %{customdata}<br>step %{x}: %{y:.4g}<extra></extra>",
-        **axes,
     )

@@ -20,8 +20,9 @@ from plotly.subplots import make_subplots
 
 from ..forgetting import fit_curves
 from ._common import _message
+from ._curve_parts import _legend_name, _thin
 from .colours import ColourMap, colour_of
-from .curves import MAX_COLUMNS, RUN_POINTS, _legend_name, _thin
+from .curves import MAX_COLUMNS, RUN_POINTS
 from .half_life import _GROUP, POOR_R2, _group_curves, _texts
 
 __all__ = ["forgetting_figure"]

@@ -13,11 +13,9 @@ from plotly.subplots import make_subplots
 
 from ..landscape.paths import distance_from_init
 from ._common import _groups, _median, _message, _names
+from ._curve_parts import _runs_trace
 from .colours import DASHES, REFERENCE, ColourMap, colour_of
-from .curves import (
-    STEP_TITLE,
-    _runs_trace,
-)
+from .curves import STEP_TITLE
 
 __all__ = ["line_figure", "distance_figure"]
 

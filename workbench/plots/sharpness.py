@@ -18,14 +18,9 @@ from plotly.subplots import make_subplots
 from ..landscape.sharpness import is_adam as _adam
 from ..landscape.sharpness import sharpness_of, stability_threshold
 from ._common import _groups, _knob_marks, _log_ticks, _median, _names
+from ._curve_parts import _late_range, _runs_trace, _thin
 from .colours import DASHES, REFERENCE, ColourMap, colour_of
-from .curves import (
-    STEP_TITLE,
-    _late_range,
-    _runs_trace,
-    _thin,
-    smooth,
-)
+from .curves import STEP_TITLE, smooth
 
 __all__ = ["loss_and_sharpness", "sharpness_table"]
 
