@@ -31,7 +31,7 @@ import torch
 from . import results as _results
 from .bucket import Bucket, Chunk, default_device
 from .engine import _Collector, _validated, plan
-from .slow import knobs as slow_knobs
+from .live_knobs import check_knob, knob_targets, set_knob_row, used_values
 from .spec import RunSpec
 from .trained import _cuts, _trained_spec, trained_specs
 
@@ -264,7 +264,7 @@ class Session:
         now on. ``value`` is a number or one number per run.
         """
         self._check_runs(runs)
-        self._check_knob(name, value)
+        check_knob(self.specs, name, value)
         self._commands.put(("knob", name, value, runs))
         self._poke()
 
@@ -285,7 +285,7 @@ class Session:
         if not runs:
             raise ValueError("Session: fork needs at least one run id")
         for name, value in (knobs or {}).items():
-            self._check_knob(name, value)
+            check_knob(self.specs, name, value)
         with self._lock:
             new = list(range(len(self.specs), len(self.specs) + len(runs)))
             for r in runs:
@@ -303,27 +303,6 @@ class Session:
         for r in runs:
             if isinstance(r, bool) or not isinstance(r, int | np.integer) or not 0 <= r < n:
                 raise ValueError(f"Session: run {r!r} is not a run id (0..{n - 1})")
-
-    def _check_knob(self, name: str, value) -> None:
-        allowed = {"lr_scale"}.union(*(s.optimizer.hyperparameters for s in self.specs))
-        if any(s.replay is not None for s in self.specs):
-            allowed.add("replay_ratio")
-        allowed.update(*(slow_knobs(s.slow) for s in self.specs if s.slow is not None))
-        if name not in allowed:
-            raise ValueError(f"Session: knob {name!r} is not live; allowed: {sorted(allowed)}")
-        values = np.asarray(value, dtype=object).reshape(-1)
-        for v in values:
-            if callable(v):
-                continue
-            if isinstance(v, bool) or not isinstance(v, int | float | np.number):
-                raise ValueError(f"Session: knob {name}={v!r} must be a number or a function")
-            if not np.isfinite(float(v)) or float(v) < 0:
-                raise ValueError(f"Session: knob {name}={v!r} must be a finite number >= 0")
-            knob = next(
-                (slow_knobs(s.slow)[name] for s in self.specs if _has_slow_knob(s, name)), None
-            )
-            if knob is not None and bool(knob.bad(torch.tensor([float(v)], dtype=torch.float64))):
-                raise ValueError(f"Session: knob {name}={v!r} must be {knob.allowed}")
 
     def _poke(self) -> None:
         with self._lock:
@@ -370,15 +349,7 @@ class Session:
                 if r not in self._collector.metrics:
                     continue
                 bucket, row = self._bucket_of(r)
-                used = {
-                    h: bucket.tables[k, row, : done[r]].cpu().numpy()
-                    for k, h in enumerate(bucket.hyper_names)
-                }
-                if bucket.feed.memory is not None:
-                    used["replay_ratio"] = bucket.feed.memory.ratio[row, : done[r]].cpu().numpy()
-                if bucket.slow is not None:
-                    for k, name in enumerate(bucket.slow.names):
-                        used[name] = bucket.slow.tables[k, row, : done[r]]
+                used = used_values(bucket, row, done[r])
                 cuts = functools.partial(
                     _cuts,
                     self.events,
@@ -480,11 +451,7 @@ class Session:
     def _apply(self, cmd: tuple) -> None:
         if cmd[0] == "knob":
             _, name, value, runs = cmd
-            targets = range(len(self.specs)) if runs is None else runs
-            if name == "replay_ratio" and runs is None:  # all runs that replay
-                targets = [r for r in targets if self.specs[r].replay is not None]
-            elif runs is None and name not in self.specs[0].optimizer.ranges and name != "lr_scale":
-                targets = [r for r in targets if _has_slow_knob(self.specs[r], name)]
+            targets = knob_targets(self.specs, name, runs)
             self._set(name, value, [r for r in targets if self.fork_step[r] != -2])
             return
         _, parents, new, knobs = cmd
@@ -512,30 +479,7 @@ class Session:
             bucket, row = self._bucket_of(r)
             if bucket.done:
                 continue
-            hyper = "lr" if name == "lr_scale" else name
-            if name == "replay_ratio":
-                logged = _set_ratio(bucket, row, v)
-            elif callable(v):
-                k = bucket.hyper_names.index(hyper) if hyper in bucket.hyper_names else None
-                if bucket.slow is not None and name in bucket.slow.names:
-                    cur = bucket.slow.current(name, row, bucket.step)
-                elif k is None:
-                    bucket.set_hyper(hyper, [row], torch.zeros(1))  # raises the named error
-                else:
-                    cur = float(bucket.unscaled[k, row, bucket.step])  # a multiplier applies
-                n = bucket.steps - bucket.step
-                vals = torch.as_tensor(np.asarray(v(bucket.step, n, cur), dtype=np.float64))
-                if vals.shape != (n,):
-                    raise ValueError(
-                        f"fork: knob {name!r} function gave shape "
-                        f"{tuple(vals.shape)}, expected ({n},)"
-                    )
-                bucket.set_hyper(hyper, [row], vals[None], scale=name == "lr_scale")
-                logged = getattr(v, "__qualname__", type(v).__name__)
-            else:  # a number
-                value64 = torch.tensor([float(v)], dtype=torch.float64)  # 0.1, not float32's
-                bucket.set_hyper(hyper, [row], value64, scale=name == "lr_scale")
-                logged = float(v)
+            logged = set_knob_row(bucket, row, name, v)
             last = self.events[-1] if self.events else None
             if (  # one event per command and step: runs given the same value at once
                 last is not None
@@ -546,26 +490,3 @@ class Session:
                 last["runs"].append(int(r))
             else:
                 self._log("knob", bucket.step, name, logged, [int(r)])
-
-
-def _has_slow_knob(spec: RunSpec, name: str) -> bool:
-    """Whether ``name`` is a knob of the run's slow mechanisms (all runs that have it)."""
-    return spec.slow is not None and name in slow_knobs(spec.slow)
-
-
-def _set_ratio(bucket: Bucket, row: int, v) -> float | str:
-    """Set a run's replay ratio from the bucket's step on (a number, or ``f(step, n, cur)``)."""
-    if not callable(v):
-        bucket.set_replay_ratio([row], torch.tensor([float(v)], dtype=torch.float64))
-        return float(v)
-    if bucket.feed.memory is None:
-        bucket.set_replay_ratio([row], torch.zeros(1))  # raises the named error
-    n = bucket.steps - bucket.step
-    cur = float(bucket.feed.memory.ratio[row, bucket.step])
-    vals = torch.as_tensor(np.asarray(v(bucket.step, n, cur), dtype=np.float64))
-    if vals.shape != (n,):
-        raise ValueError(
-            f"fork: knob 'replay_ratio' function gave shape {tuple(vals.shape)}, expected ({n},)"
-        )
-    bucket.set_replay_ratio([row], vals[None])
-    return getattr(v, "__qualname__", type(v).__name__)
