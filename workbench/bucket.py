@@ -17,14 +17,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 
-import numpy as np
 import torch
 
 from . import data as _data
-from .evaluation import TASK_IL_METRIC, Evaluator
+from .capture import GraphedStep
+from .chunk import COPY_METRICS as COPY_METRICS  # re-exported: the metric names, as before
+from .chunk import EVAL_METRICS as EVAL_METRICS
+from .chunk import RING, STEP_METRICS, Chunk, EvalLog, eval_shapes
+from .chunk import TASK_METRICS as TASK_METRICS
+from .evaluation import Evaluator, evaluate_runs
 from .feed import Feed, epoch_order
+from .hyper import HyperTables
 from .models import StackedModel
 from .optim import take_rows
 from .penalty import StackedPenalty
@@ -35,21 +39,6 @@ from .track import Tracker
 
 __all__ = ["Bucket", "Chunk", "default_device", "epoch_order"]
 
-# Metrics recorded every step (units go into the Dataset attrs).
-STEP_METRICS = ("train_loss", "grad_norm", "update_norm", "param_norm")
-EVAL_METRICS = ("eval_loss", "eval_acc")
-TASK_METRICS = ("task_loss", "task_acc")  # of a stream: every task's test set, [N, k, tasks]
-# every weight copy (fast, slow, EMAs), [N, k, copies] and [N, k, copies, tasks]
-COPY_METRICS = (
-    "copy_eval_loss",
-    "copy_eval_acc",
-    "copy_distance",
-    "copy_task_loss",
-    "copy_task_acc",
-)
-RING = 256  # steps of metrics the device ring buffer holds; chunks longer than this are split
-_WARMUP = 3  # eager steps before a CUDA graph is captured
-
 
 def default_device() -> torch.device:
     """CUDA when available, otherwise CPU."""
@@ -57,37 +46,6 @@ def default_device() -> torch.device:
 
 
 # -- buckets -------------------------------------------------------------------------------------
-
-
-@dataclass
-class Chunk:
-    """Metrics of one bucket over the steps ``[start, stop)``.
-
-    ``metrics`` maps each per-step metric and each hyperparameter actually used to an array
-    ``[n_runs, stop - start]``; ``evals`` maps ``eval_loss``/``eval_acc`` to ``[n_runs, k]`` at
-    ``eval_steps`` (steps counted as updates done, so step 0 is the initial model). A model's
-    per-layer statistics (the transformer's ``attn_logit_max``) are ``[n_runs, steps, layers]``.
-    For a task stream, ``eval_loss``/``eval_acc`` are on the test set of the task that step
-    ``eval_step`` trains on (the last task at the final evaluation), and ``evals`` also maps
-    ``task_loss``/``task_acc`` to ``[n_runs, k, tasks]``: every task's test set.
-    """
-
-    bucket: int
-    runs: list[int]
-    start: int
-    stop: int
-    total: int
-    metrics: dict[str, np.ndarray]
-    eval_steps: np.ndarray
-    evals: dict[str, np.ndarray]
-    diverged_step: np.ndarray
-    seconds: float = 0.0
-    tracked: list[dict] | None = None  # per run: "snapshots" and "track" (workbench.track)
-    copies: tuple[str, ...] = ()  # weight copies of the copy_* evaluations ("fast" first)
-
-    @property
-    def done(self) -> bool:
-        return self.stop >= self.total
 
 
 class Bucket:
@@ -171,20 +129,9 @@ class Bucket:
                 starts=self.stream.starts,
                 ring=RING,
             )
-        self.hyper_names = s0.optimizer.hyperparameters
-        # (K, N, T) float64: each hyperparameter of each run at each step, as the specs schedule
-        # it (what the Dataset records); and (T, C, N, 1) float32: the optimizer's per-step
-        # coefficients derived from them in float64, so one index per step gives every run's
-        # coefficients as [N, 1] columns.
-        per_run = [s.optimizer.tables(self.steps) for s in self.specs]
-        self.tables = torch.stack(
-            [torch.stack([t[h] for t in per_run]) for h in self.hyper_names]
-        ).to(self.device)
-        # Live multipliers (the LR multiplier): ``tables = unscaled * multiplier`` from the step
-        # a multiplier was set, so moving it back to 1 restores the schedule exactly.
-        self.unscaled = self.tables.clone()
-        self.multiplier = torch.ones(self.tables.shape[:2], dtype=torch.float64, device=self.device)
-        self._refresh_coefficients()
+        # each run's hyperparameters at each step, and the coefficients the step reads
+        self.hyper = HyperTables(self.specs, steps=self.steps, device=self.device)
+        self.hyper_names = self.hyper.names
         n = len(self.specs)
         self.alive = torch.ones(n, 1, dtype=torch.bool, device=self.device)
         self.diverged_step = torch.full((n,), -1, device=self.device)
@@ -193,20 +140,33 @@ class Bucket:
         self._t = torch.zeros((), dtype=torch.int64, device=self.device)  # the step on device
         self._ring = torch.zeros(RING, len(STEP_METRICS), n, device=self.device)
         self._layer_ring: torch.Tensor | None = None  # (RING, N, L) once a step reports layers
-        self._graph: torch.cuda.CUDAGraph | None = None
-        self._warm = 0  # eager warm-up steps taken before capture
+        self._run = GraphedStep(self.device, enabled=self.use_graph)  # runs _step (or its graph)
         self._evaluator = Evaluator(self.feed, continual=self.is_stream)  # continual evaluation
         tracker = Tracker(self)
         self.tracker = tracker if tracker.active else None  # snapshots, sharpness
 
-    def _refresh_coefficients(self) -> None:
-        h = {k: self.tables[i].T for i, k in enumerate(self.hyper_names)}  # (T, N) each
-        coef = self.specs[0].optimizer.coefficients(h)  # (T, C, N) float64
-        coef = coef[..., None].to(torch.float32)
-        if getattr(self, "coef", None) is not None and self.coef.shape == coef.shape:
-            self.coef.copy_(coef)  # in place: a captured CUDA graph reads this address
-        else:
-            self.coef = coef.contiguous()
+    # -- hyperparameter tables (workbench.hyper.HyperTables) -----------------------------------
+
+    @property
+    def tables(self) -> torch.Tensor:
+        """``(K, N, T)`` float64: each hyperparameter of each run at each step."""
+        return self.hyper.tables
+
+    @property
+    def unscaled(self) -> torch.Tensor:
+        """``tables`` before the live multipliers."""
+        return self.hyper.unscaled
+
+    @property
+    def multiplier(self) -> torch.Tensor:
+        """``(K, N)`` float64: the live multipliers (the LR multiplier)."""
+        return self.hyper.multiplier
+
+    @property
+    def coef(self) -> torch.Tensor:
+        """``(T, C, N, 1)`` float32: the optimizer's coefficients at each step (the step reads
+        them)."""
+        return self.hyper.coef
 
     # -- live control ------------------------------------------------------------------------
 
@@ -215,46 +175,12 @@ class Bucket:
     ) -> None:
         """From the current step on, set hyperparameter ``name`` of the bucket rows ``rows``
         (``values`` is ``[len(rows)]`` or ``[len(rows), T - step]``), or with ``scale`` set its
-        live multiplier.
-
-        A multiplier (one number per row) is absolute, not cumulative: the value used is the
-        unscaled value times the latest multiplier, so 1.5 then 1.0 gives back the schedule.
-        Per-step multipliers (``[len(rows), T - step]``) are folded into the unscaled values.
-        A set value is the unscaled value (a multiplier in force keeps applying). The tables
-        record what each run actually used, and the optimizer coefficients are recomputed from
-        them (bias corrections included).
-        """
+        live multiplier: an optimizer's (:meth:`~workbench.hyper.HyperTables.set` says how a
+        multiplier combines with set values) or a slow mechanism's (:mod:`workbench.slow`)."""
         if self.slow is not None and name in self.slow.names and not scale:
             self.slow.set(name, rows, values, self.step)
             return
-        if name not in self.hyper_names:
-            raise ValueError(
-                f"set_hyper: {name!r} is not a hyperparameter of "
-                f"{type(self.specs[0].optimizer).__name__}; allowed: {', '.join(self.hyper_names)}"
-            )
-        k, t = self.hyper_names.index(name), self.step
-        idx = torch.as_tensor(list(rows), device=self.device, dtype=torch.long)
-        vals = torch.as_tensor(values, dtype=torch.float64, device=self.device)
-        base = self.unscaled[k, idx, t:]
-        mult = self.multiplier[k, idx]
-        if scale and vals.dim() == 1:
-            mult = vals
-        elif scale:
-            base = base * vals
-        else:
-            base = (vals[:, None] if vals.dim() == 1 else vals).expand_as(base)
-        new = base * mult[:, None]
-        lo, hi = self.specs[0].optimizer.ranges[name]
-        bad = ~torch.isfinite(new) | (new < lo) | ((new > hi) if hi is not None else False)
-        if bool(bad.any()):
-            allowed = f"[{lo}, {hi}]" if hi is not None else f">= {lo}"
-            raise ValueError(
-                f"set_hyper: {name} would become {float(new[bad][0]):.6g}; it must stay {allowed}"
-            )
-        self.tables[k, idx, t:] = new
-        self.unscaled[k, idx, t:] = base
-        self.multiplier[k, idx] = mult
-        self._refresh_coefficients()
+        self.hyper.set(name, rows, values, self.step, scale=scale)
 
     def set_replay_ratio(self, rows: Sequence[int], values: torch.Tensor) -> None:
         """From the current step on, the replay ratio of bucket rows ``rows`` is ``values``
@@ -286,11 +212,7 @@ class Bucket:
         self.runs += list(runs)
         self.model.take(index)
         take_rows(self.opt, index)
-        self.tables = self.tables.index_select(1, index).contiguous()
-        self.unscaled = self.unscaled.index_select(1, index).contiguous()
-        self.multiplier = self.multiplier.index_select(1, index).contiguous()
-        self.coef = None
-        self._refresh_coefficients()
+        self.hyper.take(index)
         self.feed.take(index)
         if self.penalty is not None:
             self.penalty.take(index)
@@ -303,7 +225,7 @@ class Bucket:
         self._ring = self._ring.index_select(2, index).contiguous()
         if self._layer_ring is not None:
             self._layer_ring = self._layer_ring.index_select(1, index).contiguous()
-        self._graph, self._warm = None, 0  # new shapes: capture again
+        self._run.reset()  # new shapes: capture again
 
     @property
     def copies(self) -> tuple[str, ...]:
@@ -357,54 +279,18 @@ class Bucket:
             self._layer_ring.index_copy_(0, slot, layers[None])
         t += 1
 
-    def _capture(self) -> None:
-        """Record :meth:`_step` in a CUDA graph; recording runs nothing, replay runs it all.
-
-        Called after a few eager steps on a side stream (the warm-up CUDA graphs need: they
-        select cuBLAS and Triton-autotune choices and allocate every buffer the step uses).
-        """
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
-            self._step()
-        self._graph = graph
-
-    def _warm_step(self) -> None:
-        """An eager step on a side stream; after ``_WARMUP`` of them the step is captured."""
-        side = torch.cuda.Stream(self.device)
-        side.wait_stream(torch.cuda.current_stream(self.device))
-        with torch.cuda.stream(side):
-            self._step()
-        torch.cuda.current_stream(self.device).wait_stream(side)
-        self._warm += 1
-        if self._warm == _WARMUP:
-            self._capture()
-
     def _evaluate(self, step: int) -> dict[str, torch.Tensor]:
-        """``eval_loss``/``eval_acc`` ``[N]`` on the task ``step`` trains on; for a stream also
-        ``task_loss``/``task_acc`` ``[N, tasks]`` on every task, ``task_acc_til`` (task-IL, when
-        tasks keep class subsets) and ``eval_full`` ``[N]``.
-
-        One batched pass over every distinct task (:class:`~workbench.evaluation.Evaluator`):
-        the full test sets at step 0, at every task switch and at the end (so an accuracy matrix
-        is exact), the fixed probe subsets (``TaskStream.probe``) strictly inside a task. A
-        plain dataset is always evaluated on its full test set. Nothing is copied to the host.
-        """
+        """The metrics of the evaluation at ``step`` (:func:`~workbench.evaluation.evaluate_runs`,
+        nothing copied to the host), of the task ``step`` trains on and, for a stream, of every
+        task: one batched pass over the full test sets at step 0, at every task switch and at the
+        end (so an accuracy matrix is exact), over the fixed probe subsets (``TaskStream.probe``)
+        strictly inside a task; a plain dataset is always evaluated on its full test set."""
         full = not self.is_stream or step == 0 or step >= self.steps or step in self._switches
         current = self.stream.task_at(min(step, self.steps - 1))
-        out = {}
-        if self.copies:  # the fast weights and every slow copy as rows of one pass
-            res, out = self.slow.evaluate(
-                self._evaluator, self.model, full, current, self.is_stream
-            )
-        else:
-            res = self._evaluator(self.model, full=full)  # (N, tasks) each
-        out |= {"eval_loss": res["loss"][:, current], "eval_acc": res["acc"][:, current]}
-        if self.is_stream:
-            out["task_loss"], out["task_acc"] = res["loss"], res["acc"]
-            if "acc_til" in res:
-                out[TASK_IL_METRIC] = res["acc_til"]
-            out["eval_full"] = res["loss"].new_full((self.n_runs,), float(full))
-        return out
+        slow = self.slow if self.copies else None  # the slow copies evaluated with the fast
+        return evaluate_runs(
+            self._evaluator, self.model, full=full, current=current, n_runs=self.n_runs, slow=slow
+        )
 
     def advance(self, n_steps: int) -> Chunk:
         """Train up to ``n_steps`` more steps and return their metrics (one host sync).
@@ -413,24 +299,15 @@ class Bucket:
         """
         t0, start = time.perf_counter(), self.step
         stop = min(self.steps, start + max(1, min(int(n_steps), RING)))
-        per_task = TASK_METRICS + ((TASK_IL_METRIC,) if self._evaluator.task_il else ())
-        names = EVAL_METRICS + ((*per_task, "eval_full") if self.is_stream else ())
-        if self.copies:
-            names += COPY_METRICS[: 5 if self.is_stream else 3]
-        tasks, n_copies = len(self.stream), len(self.copies)
-        trail = {k: (tasks,) for k in per_task} | {
-            "copy_eval_loss": (n_copies,),
-            "copy_eval_acc": (n_copies,),
-            "copy_distance": (n_copies,),
-            "copy_task_loss": (n_copies, tasks),
-            "copy_task_acc": (n_copies, tasks),
-        }
-        ev_steps: list[int] = []
-        ev: dict[str, list[torch.Tensor]] = {k: [] for k in names}
+        shapes = eval_shapes(
+            stream=self.is_stream,
+            task_il=self._evaluator.task_il,
+            n_copies=len(self.copies),
+            tasks=len(self.stream),
+        )
+        evals = EvalLog(shapes, n_runs=self.n_runs)  # on the device until the host sync
         if start == 0:
-            ev_steps.append(0)
-            for k, v in self._evaluate(0).items():
-                ev[k].append(v)
+            evals.add(0, self._evaluate(0))
             if self.tracker is not None:
                 self.tracker.after(0)
         for t in range(start, stop):
@@ -438,21 +315,14 @@ class Bucket:
             if self.penalty is not None and t in self._switches:  # a task has just ended
                 k = self.stream.task_at(t) - 1
                 self.penalty.consolidate(self.model, *self.feed.sets[k][:2], task=k)
-            if self._graph is not None:
-                self._graph.replay()
-            elif self.use_graph:
-                self._warm_step()
-            else:
-                self._step()
+            self._run(self._step)  # eager, warm-up or the captured graph's replay
             done = t + 1
             ended = done in self._switches or (done == self.steps and self.is_stream)
             if ended and self.slow is not None and self.slow.align is not None:
                 k = self.stream.task_at(t)  # classifier alignment before the task's evaluation
                 self.slow.align.after_task(self.model, *self.feed.sets[k][:2], task=k)
             if done % self.eval_every == 0 or done == self.steps or done in self._switches:
-                ev_steps.append(done)
-                for name, v in self._evaluate(done).items():
-                    ev[name].append(v)
+                evals.add(done, self._evaluate(done))
             if self.tracker is not None:
                 self.tracker.after(done)
         self.step = stop
@@ -471,14 +341,6 @@ class Bucket:
         if self.feed.memory is not None:  # the replay ratio each step used
             ratio = self.feed.memory.ratio[:, start:stop]
             metrics["replay_ratio"] = ratio.to(torch.float32).cpu().numpy()
-        evals = {
-            k: (
-                torch.stack(ev[k], 1).cpu().numpy()  # (N, k) or (N, k, tasks)
-                if ev_steps
-                else np.zeros((self.n_runs, 0, *trail.get(k, ())))
-            )
-            for k in names
-        }
         return Chunk(
             bucket=self.index,
             runs=self.runs,
@@ -486,8 +348,8 @@ class Bucket:
             stop=stop,
             total=self.steps,
             metrics=metrics,
-            eval_steps=np.asarray(ev_steps, dtype=np.int64),
-            evals=evals,
+            eval_steps=evals.steps,
+            evals=evals.arrays(),
             diverged_step=self.diverged_step.cpu().numpy(),
             seconds=time.perf_counter() - t0,
             tracked=None if self.tracker is None else self.tracker.flush(),

@@ -44,6 +44,7 @@ Means
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -52,7 +53,10 @@ from .feed import Feed, _mix
 from .models import StackedModel
 from .models.base import EVAL_MAX_BYTES
 
-__all__ = ["TASK_IL_METRIC", "Evaluator", "probe_indices"]
+if TYPE_CHECKING:
+    from .slow import SlowState
+
+__all__ = ["TASK_IL_METRIC", "Evaluator", "evaluate_runs", "probe_indices"]
 
 TASK_IL_METRIC = "task_acc_til"  # task-IL accuracy, (run, eval_step, task)
 _PROBE_KEY = 0x5EED_9B0BE  # the hash purpose of probe permutations (no run seed enters)
@@ -214,6 +218,38 @@ class Evaluator:
         means = means.index_select(2, self._column)  # (Q, N, K)
         names = ("loss", "acc", "acc_til")[:n_q]
         return dict(zip(names, means.unbind(0), strict=True))
+
+
+def evaluate_runs(
+    evaluator: Evaluator,
+    model: StackedModel,
+    *,
+    full: bool,
+    current: int,
+    n_runs: int,
+    slow: SlowState | None = None,
+) -> dict[str, torch.Tensor]:
+    """One evaluation of a bucket's ``n_runs`` runs, as its chunk records it (on the device).
+
+    ``eval_loss``/``eval_acc`` ``[N]`` on the task ``current``; for a stream
+    (``evaluator.continual``) also ``task_loss``/``task_acc`` ``[N, tasks]`` on every task,
+    ``task_acc_til`` (task-IL, when tasks keep class subsets) and ``eval_full`` ``[N]`` (1 if
+    ``full``, else 0). With ``slow``, the fast weights and every slow copy are rows of one pass
+    (:meth:`~workbench.slow.SlowState.evaluate`), which adds the ``copy_*`` metrics.
+    """
+    stream = evaluator.continual
+    out = {}
+    if slow is not None:  # the fast weights and every slow copy as rows of one pass
+        res, out = slow.evaluate(evaluator, model, full, current, stream)
+    else:
+        res = evaluator(model, full=full)  # (N, tasks) each
+    out |= {"eval_loss": res["loss"][:, current], "eval_acc": res["acc"][:, current]}
+    if stream:
+        out["task_loss"], out["task_acc"] = res["loss"], res["acc"]
+        if "acc_til" in res:
+            out[TASK_IL_METRIC] = res["acc_til"]
+        out["eval_full"] = res["loss"].new_full((n_runs,), float(full))
+    return out
 
 
 def _subset(task: _data.DataSpec) -> tuple[int, ...]:
