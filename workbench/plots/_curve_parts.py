@@ -235,24 +235,46 @@ def _thin(
     return x[keep], values[..., keep]
 
 
-def _runs_trace(x, values, members, color, group, faded, dash, axes) -> dict:
-    """The thin lines of ``members`` as one trace, NaN-separated, each point tagged with its run."""
-    n = x.size
-    xs = np.concatenate([np.r_[x, np.nan] for _ in members])
-    ys = np.concatenate([np.r_[values[i], np.nan] for i in members])
-    runs = np.repeat(np.asarray(members, dtype=np.float64), n + 1)
+RUN_HOVER = "run %{customdata}<br>step %{x}: %{y:.4g}<extra></extra>"
+
+
+def _runs_trace(
+    x: np.ndarray,
+    values: np.ndarray,
+    members: Sequence[int],
+    color: str,
+    group: str,
+    faded: bool,
+    dash: str | None,
+    axes: dict,
+    *,
+    tags: np.ndarray | None = None,
+    meta: dict | None = None,
+    hover: str = RUN_HOVER,
+    drop_nan: bool = False,
+) -> dict:
+    """The thin lines of ``members`` (rows of ``values``, over ``x``) as one trace,
+    NaN-separated, each point tagged (``customdata``) with its run's entry in ``tags`` (per
+    run; ``None``: its position). ``drop_nan`` leaves out a run's NaN points (a forgetting
+    curve's offsets are a subset of ``since``); ``meta`` defaults to ``{"runs": group}``."""
+    tags = np.arange(len(values), dtype=np.float64) if tags is None else np.asarray(tags)
+    xs, ys = [], []
+    for i in members:
+        keep = np.isfinite(values[i]) if drop_nan else slice(None)
+        xs.append(np.r_[x[keep], np.nan])
+        ys.append(np.r_[values[i][keep], np.nan])
     return dict(
         type="scatter",
-        x=xs,
-        y=ys,
-        customdata=runs,
+        x=np.concatenate(xs),
+        y=np.concatenate(ys),
+        customdata=np.repeat(tags[list(members)], [a.size for a in xs]),
         mode="lines",
         legendgroup=group,
         showlegend=False,
         connectgaps=False,
         opacity=0.08 if faded else 0.35,
         line=dict(color=color, width=1, dash=dash),
-        meta={"runs": group},
-        hovertemplate="run %{customdata}<br>step %{x}: %{y:.4g}<extra></extra>",
+        meta={"runs": group} if meta is None else meta,
+        hovertemplate=hover,
         **axes,
     )

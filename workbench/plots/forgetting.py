@@ -20,7 +20,7 @@ from plotly.subplots import make_subplots
 
 from ..forgetting import fit_curves
 from ._common import _message
-from ._curve_parts import _legend_name, _thin
+from ._curve_parts import _legend_name, _runs_trace, _thin
 from .colours import ColourMap, colour_of
 from .curves import MAX_COLUMNS, RUN_POINTS
 from .half_life import _GROUP, POOR_R2, _group_curves, _texts
@@ -29,6 +29,7 @@ __all__ = ["forgetting_figure"]
 
 SINCE_TITLE = "steps since the task was last trained"
 FIT_POINTS = 120  # points of a fitted curve drawn
+RUNS_HOVER = "%{customdata}<br>%{x} steps after: accuracy %{y:.3f}<extra></extra>"
 
 
 def forgetting_figure(
@@ -108,6 +109,8 @@ def forgetting_figure(
     fits = fit_curves(curves, by=_GROUP) if fit else None
     cmap = colour_of(colours)
     seeds = ds.seed.values if "seed" in ds.coords else None
+    run_labels = ds.label.values if "label" in ds.coords else np.arange(ds.sizes["run"])
+    tags = np.asarray([str(lab) for lab in run_labels], dtype=object)
     since = curves["since"].values.astype(np.float64)
     values = curves.transpose("run", "task", "since").values
     n = curves.sizes["task"]
@@ -137,7 +140,22 @@ def forgetting_figure(
             poor |= any(t["short"].endswith("?") for t in texts)
         for k in range(n):
             x_runs, v_runs = _thin(since, values[:, k], RUN_POINTS)
-            traces.append(_runs_trace(x_runs, v_runs, idx, ds, color, g, task_names[k], axes[k]))
+            traces.append(
+                _runs_trace(
+                    x_runs,
+                    v_runs,
+                    idx,
+                    color,
+                    g,
+                    faded=False,
+                    dash=None,
+                    axes=axes[k],
+                    tags=tags,
+                    meta={"runs": g, "task": task_names[k]},
+                    hover=RUNS_HOVER,
+                    drop_nan=True,
+                )
+            )
             with warnings.catch_warnings():  # offsets no run of the group reached: NaN
                 warnings.simplefilter("ignore", RuntimeWarning)
                 med = np.nanmedian(values[idx, k], axis=0)
@@ -204,33 +222,6 @@ def forgetting_figure(
         margin=dict(l=60, r=20, t=top, b=bottom),
     )
     return fig
-
-
-def _runs_trace(x, values, members, ds, color, group, task, axes) -> dict:
-    """The thin lines of ``members`` as one trace, NaN-separated, NaN points dropped (a
-    curve's offsets are a subset of ``since``), each point tagged with its run's label."""
-    run_labels = ds.label.values if "label" in ds.coords else np.arange(ds.sizes["run"])
-    xs, ys, who = [], [], []
-    for i in members:
-        ok = np.isfinite(values[i])
-        xs += [x[ok], [np.nan]]
-        ys += [values[i][ok], [np.nan]]
-        who += [str(run_labels[i])] * (int(ok.sum()) + 1)
-    return dict(
-        type="scatter",
-        x=np.concatenate(xs),
-        y=np.concatenate(ys),
-        customdata=np.asarray(who, dtype=object),
-        mode="lines",
-        legendgroup=group,
-        showlegend=False,
-        connectgaps=False,
-        opacity=0.35,
-        line=dict(color=color, width=1),
-        meta={"runs": group, "task": task},
-        hovertemplate="%{customdata}<br>%{x} steps after: accuracy %{y:.3f}<extra></extra>",
-        **axes,
-    )
 
 
 def _fit_traces(f: xr.Dataset, text: dict, x: np.ndarray, color, group, task, axes) -> list:
