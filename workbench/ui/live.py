@@ -3,10 +3,11 @@ actions while it trains.
 
 :class:`LiveRun` owns a :class:`~workbench.session.Session`. What it shows comes from the lab
 (:class:`~workbench.labs.base.Lab`): its live knobs, its action buttons, its colour-by choices,
-its figure (:meth:`Lab.curves`) and its run names. The session trains in its own thread; this
-viewer never touches a Panel or Bokeh model from there. A periodic callback on the page's event
-loop polls ``session.dataset()`` and the progress every ``refresh_ms`` and redraws, so every
-model update happens on the thread that owns the document.
+its figure (:meth:`Lab.curves`) and its run names; the curves are drawn by
+:class:`~workbench.ui.live_curves.LiveCurves`. The session trains in its own thread; this viewer
+never touches a Panel or Bokeh model from there. A periodic callback on the page's event loop
+polls ``session.dataset()`` and the progress every ``refresh_ms`` and redraws, so every model
+update happens on the thread that owns the document.
 
 Before a sweep starts its cost is estimated from the engine's measured speed on this machine
 (:func:`workbench.cost.estimate`); anything over ``confirm_s`` asks first.
@@ -15,9 +16,7 @@ Before a sweep starts its cost is estimated from the engine's measured speed on 
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 import panel as pn
@@ -29,6 +28,7 @@ from ..plots import ColourMap
 from ..session import Session
 from ..spec import RunSpec
 from .inputs import KnobInput
+from .live_curves import LiveCurves
 
 __all__ = ["LiveRun", "leave_a_core_free"]
 
@@ -112,19 +112,13 @@ class LiveRun(pn.viewable.Viewer):
     ):
         super().__init__(**params)
         self.lab = lab
-        self._on_data = on_data
         self._guard = guard
         self._specs = specs if specs is not None else lab.specs
         self.colours = colours if colours is not None else ColourMap(lab.colour_names)
         self._on_finish = on_finish
-        self._ds = None  # the Dataset last drawn (hover redraws it without polling)
-        self._drawn_at, self._draw_s = 0.0, 0.0  # when the last redraw ended, how long it took
-        self._pool: ThreadPoolExecutor | None = None
-        self._building: Future | None = None  # a figure being built in the helper thread
         self.session: Session | None = None
         self._callback = None
         self._seen_messages = 0
-        self._drawn: tuple | None = None
         self._pending: list[RunSpec] | None = None  # a sweep waiting for "Run anyway"
         self.branch_of: dict[int, str] = {}  # forked run -> the action that made it
         self.param.colour_by.objects = list(lab.colour_by)
@@ -162,7 +156,9 @@ class LiveRun(pn.viewable.Viewer):
         self._status = pn.pane.Markdown("Press **Run** to train the sweep.", css_classes=["status"])
         self._estimate = pn.pane.Markdown("", css_classes=["estimate"], margin=(0, 10))
         self._alert = pn.pane.Alert("", alert_type="danger", visible=False)
-        self._plot = pn.pane.Plotly(None, sizing_mode="stretch_width", height=450, visible=False)
+        served = pn.state.curdoc is not None and pn.state.curdoc.session_context is not None
+        # the curves: served, figures are built off the page's thread
+        self._curves = LiveCurves(self, on_data=on_data, background=served)
         self._colour = pn.widgets.Select.from_param(self.param.colour_by, width=170)
         self._zoom = pn.widgets.Checkbox.from_param(self.param.zoom, visible=lab.zoom is not None)
         self._run.on_click(lambda _: self.start())
@@ -171,10 +167,9 @@ class LiveRun(pn.viewable.Viewer):
         self._pause.on_click(lambda _: self._command("pause"))
         self._resume.on_click(lambda _: self._command("resume"))
         self._stop.on_click(lambda _: self._command("stop"))
-        self.param.watch(lambda _: self._redraw(), ["colour_by", "highlight", "zoom", "previous"])
-        self._plot.param.watch(self._on_hover, "hover_data")
-        served = pn.state.curdoc is not None and pn.state.curdoc.session_context is not None
-        self._background = served  # build figures off the page's thread (when served)
+        self.param.watch(
+            lambda _: self._curves.redraw(), ["colour_by", "highlight", "zoom", "previous"]
+        )
         if served:
             pn.state.on_session_destroyed(lambda _ctx: self.close(final=True))
 
@@ -217,11 +212,11 @@ class LiveRun(pn.viewable.Viewer):
             self.show_error(f"Cannot start: {e}")
             return False
         self.hide_error()
-        self._seen_messages, self._drawn, self._ds = 0, None, None
+        self._seen_messages = 0
+        self._curves.clear()
         self.branch_of = {}
         self.highlight = None
         self.show_estimate(f"Estimated: {words}.")
-        self._plot.object, self._plot.visible = None, False  # no empty axes before data
         self.session.start()
         for k in self.lab.live_knobs:
             value = getattr(self.knobs, k.name)
@@ -283,12 +278,7 @@ class LiveRun(pn.viewable.Viewer):
             self._callback = None
         if self.session is not None and self.session.state not in _TERMINAL:
             self.session.stop()
-        if self._building is not None:
-            self._building.cancel()
-            self._building = None
-        if final and self._pool is not None:
-            self._pool.shutdown(wait=False)
-            self._pool = None
+        self._curves.close(final=final)
 
     def _command(self, what: str) -> None:
         if self.session is not None:
@@ -341,28 +331,16 @@ class LiveRun(pn.viewable.Viewer):
             self._seen_messages = len(s.messages)
         if state == "error":
             self.show_error(f"Training failed: {s.error!r}. Curves so far are kept.")
-        self._take_drawing()
+        self._curves.take()  # a figure the helper thread finished
         key = (done, len(s.specs), state)
-        # Redraw at most every redraw_ms, and keep at least 3x a redraw's own time between two
-        # (the final state is always drawn). Served, the figure is built in a helper thread, so
-        # the page's event loop stays free for the knobs; it is shown on a later poll.
-        gap = max(self.redraw_ms / 1000, 3 * self._draw_s)
-        busy = time.perf_counter() - self._drawn_at < gap
-        if key != self._drawn and self._building is None and (state in _TERMINAL or not busy):
-            self._drawn = key
-            if self._background:
-                if self._pool is None:
-                    self._pool = ThreadPoolExecutor(1, thread_name_prefix="workbench-draw")
-                self._building = self._pool.submit(self._build)
-            else:
-                self._show(*self._build())
+        self._curves.draw(key, final=state in _TERMINAL)
         running = state in ("running", "paused")
         self._pause.disabled = state != "running"
         self._resume.disabled = state != "paused"
         self._stop.disabled = not running
         for button in self._action_buttons:
             button.disabled = not running
-        final = state in _TERMINAL and self._building is None and key == self._drawn
+        final = state in _TERMINAL and self._curves.shows(key)
         if final and self._callback is not None:
             self._callback.stop()
             self._callback = None
@@ -373,104 +351,18 @@ class LiveRun(pn.viewable.Viewer):
                     self.show_error(str(e))
 
     def named(self, ds, specs: Sequence[RunSpec]):
-        """``ds`` with the coordinates the colour-by choices group by: ``name`` (the lab's run
-        names) and ``branch`` (``original``, or the action and step a fork was made at)."""
-        names = self.lab.names(specs)
-        branch = [
-            "original" if p < 0 else f"{self.branch_of.get(int(r), 'branch')}@{f}"
-            for r, p, f in zip(
-                ds.session_run.values, ds.parent.values, ds.fork_step.values, strict=True
-            )
-        ]
-        return ds.assign_coords(
-            name=("run", np.asarray(names, dtype=object)),
-            branch=("run", np.asarray(branch, dtype=object)),
-        )
+        """``ds`` with its runs named as the curves group them (:meth:`.LiveCurves.named`)."""
+        return self._curves.named(ds, specs)
 
-    def _build(self) -> tuple:
-        """``(Dataset, figure)`` of everything computed so far (``(None, None)``: nothing yet),
-        with when it was started; safe to call from a helper thread."""
-        t0 = time.perf_counter()
-        try:
-            ds = self.session.dataset()
-        except ValueError:  # no step computed yet
-            return None, None, t0
-        ds = self.named(ds, [self.session.specs[r] for r in ds.session_run.values])
-        return ds, self._figure(ds), t0
+    @property
+    def _plot(self) -> pn.pane.Plotly:
+        """The live curves' plot."""
+        return self._curves.plot
 
-    def _show(self, ds, fig, t0: float) -> None:
-        if ds is not None:
-            self._ds = ds
-            self._plot.object, self._plot.visible = fig, True
-            self._plot.height = int(fig.layout.height or 450)
-            if self._on_data is not None:  # the app's own views of the same Dataset
-                try:
-                    self._on_data(ds)
-                except ValueError as e:
-                    self.show_error(str(e))
-        self._drawn_at = time.perf_counter()
-        self._draw_s = self._drawn_at - t0
-
-    def _take_drawing(self) -> None:
-        """Show a figure the helper thread has finished (on the page's thread)."""
-        if self._building is None or not self._building.done():
-            return
-        job, self._building = self._building, None
-        try:
-            self._show(*job.result())
-        except Exception as e:  # noqa: BLE001 - a failed redraw is reported, the page stays
-            self.show_error(f"Could not draw the curves: {e!r}")
-
-    def _redraw(self) -> None:
-        """Draw the last Dataset again (colour, highlight or overlay changed)."""
-        if self._ds is not None:
-            self._plot.object = self._figure(self._ds)
-
-    def _figure(self, ds):
-        by = list(self.lab.colour_by[self.colour_by])
-        if "branch" in by and len(by) > 1 and (ds.branch.values == "original").all():
-            by.remove("branch")  # no forks yet: plain names
-        highlight = self.highlight
-        if highlight is not None and highlight >= ds.sizes["run"]:
-            highlight = None  # a run of an earlier sweep
-        budget = max(spec.steps for spec in self.session.specs)
-        focus = None
-        if self.zoom and self.lab.zoom is not None and ds.sizes["step"] > 1:
-            focus = self.lab.zoom * budget / ds.step.values.max()
-        fig = self.lab.curves(
-            ds,
-            window=self.window,
-            by=by,
-            highlight=highlight,
-            focus=focus,
-            colours=self.colours,
-            previous=self.previous,
-        )
-        if fig.layout.legend.title.text:  # "name · branch": say what the lab's names are
-            words = [self.lab.name_label if w == "name" else w for w in by]
-            fig.update_layout(legend_title_text=" · ".join(words))
-        # The x axes span the whole budget, so the curves visibly grow into it.
-        fig.update_xaxes(range=[0, budget])
-        fig.update_layout(uirevision="live")
-        return fig
-
-    def _on_hover(self, event) -> None:
-        """Hovering a run's line highlights that run in every panel; leaving it clears."""
-        run = None
-        fig = self._plot.object
-        points = (event.new or {}).get("points") or []
-        if points and fig is not None:
-            point = points[0]
-            n = point.get("curveNumber")
-            meta = fig.data[n].meta if isinstance(n, int) and 0 <= n < len(fig.data) else None
-            if isinstance(meta, dict) and "runs" in meta and point.get("customdata") is not None:
-                run = int(point["customdata"])  # a thin line: the point says which run
-            elif isinstance(meta, dict):
-                run = meta.get("run")  # the highlighted run's own line (or None: a median)
-        if run is not None and run != self.highlight:
-            self.highlight = run
-        elif run is None and not points and self.highlight is not None:
-            self.highlight = None
+    @property
+    def _ds(self):
+        """The Dataset last drawn (``None`` before the sweep's first step)."""
+        return self._curves.ds
 
     def __panel__(self):
         buttons = pn.Row(self._run, self._pause, self._resume, self._stop, self._estimate)
